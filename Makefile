@@ -1,0 +1,34 @@
+# The two set-up commands: `make run` and `make test`. Everything installs into .venv.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint sandbox clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/xero-pipeline run
+
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check --output-format concise xero_pipeline xero_pipeline_tests
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check --output-format concise xero_pipeline xero_pipeline_tests
+
+sandbox: $(VENV)/.installed
+	$(BIN)/xero-pipeline sandbox --port 8765
+
+clean:
+	rm -rf $(VENV) data/ .pytest_cache

@@ -1,0 +1,98 @@
+"""`xero-pipeline …`: the command line.
+
+`run` is what `make run` calls: today it starts the sandbox, reads every endpoint once over HTTP
+and prints what each tenant serves. `sandbox` serves the sandbox until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+
+from xero_pipeline.sandbox import Sandbox, SandboxConfig
+from xero_pipeline.sandbox.app import SANDBOX_CLIENT_ID
+from xero_pipeline.sandbox.faults import FaultConfig
+from xero_pipeline.sandbox.limits import LimitConfig
+from xero_pipeline.sandbox.tour import tour
+
+
+def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
+    return SandboxConfig(
+        seed=args.seed,
+        size=args.size,
+        as_of=date.fromisoformat(args.as_of) if args.as_of else None,
+        host=getattr(args, "host", "127.0.0.1"),
+        port=getattr(args, "port", 0),
+        limits=LimitConfig(enabled=not args.no_limits, minute_seconds=args.minute_seconds),
+        faults=FaultConfig(rate=getattr(args, "fault_rate", 0.0)),
+    )
+
+
+def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--size",
+        default="small",
+        choices=("tiny", "small", "large"),
+        help="organisation size (default: small)",
+    )
+    parser.add_argument("--seed", type=int, default=42, help="data generator seed (default: 42)")
+    parser.add_argument("--as-of", help="the organisations' 'today', YYYY-MM-DD (default: today)")
+    parser.add_argument("--no-limits", action="store_true", help="turn Xero's rate limits off")
+    parser.add_argument(
+        "--minute-seconds",
+        type=float,
+        default=60.0,
+        help="length of a rate-limit 'minute' in seconds (default: 60)",
+    )
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    sandbox = Sandbox(_sandbox_config(args))
+    sandbox.start()
+    print(f"Xero sandbox on {sandbox.url} (use it as XERO_API_BASE and XERO_IDENTITY_BASE)")
+    print(f"client id: {SANDBOX_CLIENT_ID} (the sandbox's secret is in the README)")
+    for tenant in sandbox.tenants.values():
+        print(f"  tenant {tenant.tenant_id}  {tenant.name}")
+    print("Ctrl-C to stop.")
+    try:
+        sandbox._thread.join()  # type: ignore[union-attr]
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    with Sandbox(_sandbox_config(args)) as sandbox:
+        print(f"Started the Xero sandbox on {sandbox.url} (no Xero account needed).")
+        print(tour(sandbox.url))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="xero-pipeline", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the main job against the built-in sandbox")
+    _add_sandbox_options(run)
+    run.set_defaults(func=cmd_run)
+    serve = commands.add_parser("sandbox", help="serve the Xero sandbox until interrupted")
+    _add_sandbox_options(serve)
+    serve.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0: any)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: loopback only)"
+    )
+    serve.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        help="share of accounting calls that fail (default: 0)",
+    )
+    serve.set_defaults(func=cmd_sandbox)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The sandbox's control API over HTTP (`/__sandbox/...`), for a sandbox in another process.
+
+In-process tests call `Sandbox` and `TenantData` methods directly; this exposes the same few
+operations as JSON so that a sandbox started with `xero-pipeline sandbox` can be driven too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from xero_pipeline.sandbox import xerojson
+from xero_pipeline.sandbox.faults import ScriptedFault
+from xero_pipeline.sandbox.limits import LimitConfig
+from xero_pipeline.sandbox.server import Response, decode_json, json_response
+from xero_pipeline.sandbox.store import SandboxError
+
+if TYPE_CHECKING:
+    from xero_pipeline.sandbox.app import Sandbox
+
+# TenantData methods that may be called through POST /__sandbox/edit, and which of their
+# arguments are dates or amounts in JSON.
+EDIT_OPERATIONS = frozenset(
+    {
+        "add_contact",
+        "update_contact",
+        "set_group_member",
+        "add_group",
+        "update_group",
+        "add_account",
+        "update_account",
+        "add_document",
+        "set_document_status",
+        "set_document_date",
+        "recode_line",
+        "add_raw_member",
+    }
+)
+_DATE_ARGS = frozenset({"day"})
+_DECIMAL_ARGS = frozenset({"rate"})
+
+
+class Admin:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+
+    def handle(self, method: str, path: str, params: dict[str, str], body: bytes) -> Response:
+        action = path.removeprefix("/__sandbox/")
+        try:
+            payload = decode_json(body)
+            if method == "GET" and action == "state":
+                return json_response(200, self.sandbox.state())
+            if method == "POST" and action == "clock":
+                now = self.sandbox.clock.advance(float(payload.get("advance_seconds", 0)))
+                return json_response(200, {"now": now.isoformat()})
+            if method == "POST" and action == "faults":
+                return json_response(200, self._faults(payload))
+            if method == "POST" and action == "limits":
+                self.sandbox.limiter.config = LimitConfig(**payload)
+                return json_response(200, dataclasses.asdict(self.sandbox.limiter.config))
+            if method == "POST" and action == "edit":
+                return json_response(200, self._edit(payload))
+        except (SandboxError, TypeError, ValueError, KeyError) as exc:
+            return json_response(400, {"error": f"{type(exc).__name__}: {exc}"})
+        return json_response(404, {"error": f"no sandbox control {method} {action}"})
+
+    def _faults(self, payload: dict[str, Any]) -> dict[str, Any]:
+        faults = self.sandbox.faults
+        if payload.get("clear"):
+            faults.clear()
+        if "rate" in payload:
+            faults.set_rate(float(payload["rate"]))
+        if "kind" in payload:
+            faults.script(
+                ScriptedFault(
+                    kind=str(payload["kind"]),
+                    count=int(payload.get("count", 1)),
+                    path_contains=str(payload.get("path_contains", "")),
+                    tenant_id=payload.get("tenant_id"),
+                )
+            )
+        return {"injected": faults.injected}
+
+    def _edit(self, payload: dict[str, Any]) -> Any:
+        operation = payload.get("op")
+        if operation not in EDIT_OPERATIONS:
+            raise ValueError(f"op must be one of {', '.join(sorted(EDIT_OPERATIONS))}")
+        tenant = self.sandbox.tenant(payload.get("tenant", 0))
+        args = dict(payload.get("args", {}))
+        for name in args.keys() & _DATE_ARGS:
+            args[name] = date.fromisoformat(args[name])
+        for name in args.keys() & _DECIMAL_ARGS:
+            args[name] = Decimal(str(args[name]))
+        result = getattr(tenant, operation)(**args)
+        return xerojson.to_xero(result) if result is not None else {}

@@ -1,0 +1,174 @@
+"""`Sandbox`: generate the organisations, serve them on loopback, and control them from tests."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from xero_pipeline.sandbox import xerojson
+from xero_pipeline.sandbox.admin import Admin
+from xero_pipeline.sandbox.auth import AuthConfig, ClientApp, IdentityService
+from xero_pipeline.sandbox.clock import SandboxClock
+from xero_pipeline.sandbox.faults import FaultConfig, FaultInjector
+from xero_pipeline.sandbox.generator import OrgGenerator, OrgSpec, default_orgs
+from xero_pipeline.sandbox.limits import LimitConfig, RateLimiter
+from xero_pipeline.sandbox.server import Response, Router, SandboxHTTPServer
+from xero_pipeline.sandbox.store import TenantData
+
+# The sandbox's own apps. These are not secrets: they open nothing but this local sandbox.
+SANDBOX_CLIENT_ID = "sandbox-app"
+SANDBOX_CLIENT_SECRET = "sandbox-secret"
+SANDBOX_CUSTOM_CLIENT_ID = "sandbox-custom-connection"
+SANDBOX_CUSTOM_CLIENT_SECRET = "sandbox-custom-secret"
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    seed: int = 42
+    size: str = "small"
+    orgs: tuple[OrgSpec, ...] | None = None  # overrides `size`
+    as_of: date | None = None  # "today" for the organisations; default: the real UTC date
+    frozen_clock: bool = False
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: a free port
+    limits: LimitConfig = field(default_factory=LimitConfig)
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+
+
+class Sandbox:
+    """A fake Xero: `with Sandbox(SandboxConfig(size="tiny")) as xero: requests.get(xero.url…)`."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config = config or SandboxConfig()
+        as_of = config.as_of or datetime.now(UTC).date()
+        self.clock = SandboxClock(
+            datetime.combine(as_of, time(0), tzinfo=UTC), frozen=config.frozen_clock
+        )
+        specs = config.orgs or default_orgs(config.size)
+        self.tenants: dict[str, TenantData] = {}
+        for index, spec in enumerate(specs):
+            org = OrgGenerator(spec, config.seed, index, as_of).generate()
+            self.tenants[org.tenant_id] = TenantData(org, self.clock.now)
+        self.limiter = RateLimiter(config.limits)
+        self.faults = FaultInjector(config.faults)
+        self.identity = IdentityService(self.clock.now, config.auth)
+        tenant_ids = tuple(self.tenants)
+        self.identity.register(ClientApp(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, tenant_ids))
+        self.identity.register(
+            ClientApp(
+                SANDBOX_CUSTOM_CLIENT_ID,
+                SANDBOX_CUSTOM_CLIENT_SECRET,
+                tenant_ids[:1],
+                custom_connection=True,
+            )
+        )
+        self.admin = Admin(self)
+        self._router = Router(self)
+        self._lock = threading.Lock()
+        self._responses = 0
+        self.calls: dict[tuple[str, str], int] = {}
+        self._connection_ids = {
+            t: str(uuid.uuid5(uuid.NAMESPACE_URL, f"connection:{t}")) for t in self.tenants
+        }
+        self._server: SandboxHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        self._server = SandboxHTTPServer((self.config.host, self.config.port), self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="xero-sandbox", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL: use it as both XERO_API_BASE and XERO_IDENTITY_BASE."""
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running; call start()")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- serving -------------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, path: str, params: dict[str, str], headers: Any, body: bytes
+    ) -> tuple[Response, str | None]:
+        return self._router.route(method, path, params, headers, body)
+
+    def response_id(self) -> str:
+        """Envelope ids are numbered, so the same requests give the same bytes."""
+        with self._lock:
+            self._responses += 1
+            return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.config.seed}:{self._responses}"))
+
+    def count_call(self, tenant_id: str, resource: str) -> None:
+        with self._lock:
+            key = (tenant_id, resource)
+            self.calls[key] = self.calls.get(key, 0) + 1
+
+    def connection(self, tenant_id: str, auth_event_id: str) -> dict[str, Any]:
+        tenant = self.tenants[tenant_id]
+        created = xerojson.connection_timestamp(tenant.organisation["CreatedDateUTC"])
+        return {
+            "id": self._connection_ids[tenant_id],
+            "authEventId": auth_event_id,
+            "tenantId": tenant_id,
+            "tenantType": "ORGANISATION",
+            "tenantName": tenant.name,
+            "createdDateUtc": created,
+            "updatedDateUtc": created,
+        }
+
+    # -- control -------------------------------------------------------------------------------
+
+    def tenant(self, key: int | str = 0) -> TenantData:
+        """A tenant by position, id or name."""
+        if isinstance(key, int):
+            return list(self.tenants.values())[key]
+        for tenant in self.tenants.values():
+            if key.lower() in (tenant.tenant_id, tenant.name.lower()):
+                return tenant
+        raise KeyError(f"no sandbox tenant {key!r}")
+
+    def total_calls(self, tenant_id: str | None = None) -> int:
+        with self._lock:
+            return sum(n for (t, _), n in self.calls.items() if tenant_id in (None, t))
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "now": self.clock.now().isoformat(),
+            "tenants": [
+                {
+                    "tenant_id": t.tenant_id,
+                    "name": t.name,
+                    "contacts": len(t.contacts),
+                    "accounts": len(t.accounts),
+                    "contact_groups": len(t.groups),
+                    "invoices": len(t.invoices),
+                    "credit_notes": len(t.credit_notes),
+                    "calls": self.total_calls(t.tenant_id),
+                }
+                for t in self.tenants.values()
+            ],
+            "faults_injected": self.faults.injected,
+            "rate_limit_rejections": self.limiter.rejections,
+        }

@@ -1,0 +1,116 @@
+"""Shared fixtures: sandboxes on loopback, an HTTP helper that speaks to them like Xero's clients
+do, and the PostgreSQL server (which must be there on CI)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+
+import psycopg2
+import pytest
+import requests
+
+from xero_pipeline.sandbox import Sandbox, SandboxConfig
+from xero_pipeline.sandbox.limits import LimitConfig
+from xero_pipeline.sandbox.tour import sandbox_token
+
+AS_OF = date(2026, 11, 22)  # a fixed "today" keeps the sandbox's data the same on every run
+PG_ADMIN_DSN = os.environ.get("XERO_TEST_PG_DSN", "host=127.0.0.1 port=5432 dbname=postgres")
+
+
+class XeroHTTP:
+    """Requests to a sandbox as an authorised app: a token from the standard flow, tenant header."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.base = sandbox.url
+        self.session = requests.Session()
+        self.token = sandbox_token(self.session, self.base)
+
+    def tenant_id(self, tenant: int | str = 0) -> str:
+        return self.sandbox.tenant(tenant).tenant_id
+
+    def get(
+        self,
+        path: str,
+        tenant: int | str = 0,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        return self.session.get(
+            f"{self.base}/api.xro/2.0/{path}",
+            params=params,
+            timeout=30,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Accept": "application/json",
+                "Xero-tenant-id": self.tenant_id(tenant),
+                **(headers or {}),
+            },
+        )
+
+    def records(self, path: str, key: str, tenant: int | str = 0, **params: Any) -> list[dict]:
+        response = self.get(path, tenant, params)
+        assert response.status_code == 200, response.text
+        return response.json()[key]
+
+
+@pytest.fixture
+def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
+    """Start sandboxes (tiny, limits off, fixed date unless told otherwise); stop them after."""
+    started: list[Sandbox] = []
+
+    def start(**overrides: Any) -> Sandbox:
+        settings: dict[str, Any] = {
+            "size": "tiny",
+            "as_of": AS_OF,
+            "limits": LimitConfig(enabled=False),
+        }
+        settings.update(overrides)
+        sandbox = Sandbox(SandboxConfig(**settings)).start()
+        started.append(sandbox)
+        return sandbox
+
+    yield start
+    for sandbox in started:
+        sandbox.stop()
+
+
+@pytest.fixture
+def sandbox(make_sandbox: Callable[..., Sandbox]) -> Sandbox:
+    return make_sandbox()
+
+
+@pytest.fixture
+def xero(sandbox: Sandbox) -> XeroHTTP:
+    return XeroHTTP(sandbox)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the local PostgreSQL server, dropped afterwards.
+
+    Skips when the server is missing, except on CI (CI=true), where that is a failure.
+    """
+    try:
+        admin = psycopg2.connect(PG_ADMIN_DSN, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL is required on CI and is not reachable: {exc}")
+        pytest.skip(f"PostgreSQL is not reachable: {exc}")
+    admin.autocommit = True
+    name = f"xero_pipeline_test_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    params = admin.get_dsn_parameters()
+    user = params.get("user", "postgres")
+    host, port = params.get("host", "127.0.0.1"), params.get("port", "5432")
+    try:
+        yield f"postgresql+psycopg2://{user}@{host}:{port}/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

@@ -1,0 +1,198 @@
+"""Reading over HTTP as Xero serves it: paging, line items, filters, If-Modified-Since."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from xero_pipeline.sandbox.generator import OrgSpec
+from xero_pipeline_tests.conftest import XeroHTTP
+
+
+def org(contacts: int = 5, invoices: int = 30) -> tuple[OrgSpec]:
+    return (
+        OrgSpec(
+            name="Paging Test Ltd", contacts=contacts, invoices=invoices, credit_notes=3, months=3
+        ),
+    )
+
+
+@pytest.mark.parametrize("count", [0, 1, 1000, 1001])
+def test_paging_boundaries(make_sandbox, count: int) -> None:
+    xero = XeroHTTP(make_sandbox(orgs=org(contacts=count, invoices=0 if count == 0 else 5)))
+    seen: list[str] = []
+    page = 1
+    while True:
+        body = xero.get(
+            "Contacts", params={"page": page, "pageSize": 1000, "includeArchived": "true"}
+        ).json()
+        batch = body["Contacts"]
+        assert body["pagination"] == {
+            "page": page,
+            "pageSize": 1000,
+            "pageCount": -(-count // 1000),
+            "itemCount": count,
+        }
+        seen += [c["ContactID"] for c in batch]
+        if len(batch) < 1000:
+            break
+        page += 1
+    assert len(seen) == len(set(seen)) == count
+    assert page == count // 1000 + 1  # a full last page costs one more (empty) call
+
+
+def test_page_size_defaults_to_100_and_is_capped_at_1000(make_sandbox) -> None:
+    xero = XeroHTTP(make_sandbox(orgs=org(contacts=1500)))
+    default = xero.get("Contacts", params={"page": 1, "includeArchived": "true"}).json()
+    assert len(default["Contacts"]) == 100 and default["pagination"]["pageSize"] == 100
+    capped = xero.get("Contacts", params={"page": 1, "pageSize": 5000, "includeArchived": "true"})
+    assert capped.json()["pagination"]["pageSize"] == 1000
+    assert len(capped.json()["Contacts"]) == 1000
+    bad = xero.get("Contacts", params={"page": 0})
+    assert bad.status_code == 400 and bad.json()["Type"] == "ValidationException"
+
+
+@pytest.mark.parametrize("path,key", [("Invoices", "Invoices"), ("CreditNotes", "CreditNotes")])
+def test_line_items_only_when_paged(xero: XeroHTTP, path: str, key: str) -> None:
+    unpaged = xero.records(path, key)
+    paged = xero.records(path, key, page=1, pageSize=1000)
+    assert unpaged and all("LineItems" not in doc for doc in unpaged)
+    assert all(doc["LineItems"] for doc in paged)
+    assert [d[f"{key[:-1]}ID"] for d in unpaged] == [d[f"{key[:-1]}ID"] for d in paged]
+    summary = xero.records(path, key, page=1, pageSize=1000, summaryOnly="true")
+    assert all("LineItems" not in doc for doc in summary)
+
+
+def test_archived_contacts_only_with_include_archived(xero: XeroHTTP) -> None:
+    everyone = xero.records("Contacts", "Contacts", includeArchived="true")
+    default = xero.records("Contacts", "Contacts")
+    archived = [c for c in everyone if c["ContactStatus"] == "ARCHIVED"]
+    assert archived
+    assert len(default) == len(everyone) - len(archived)
+    assert all(c["ContactStatus"] != "ARCHIVED" for c in default)
+
+
+def test_xero_json_shapes(xero: XeroHTTP) -> None:
+    body = xero.get("Invoices", params={"page": 1}).json()
+    assert body["Status"] == "OK" and body["DateTimeUTC"].startswith("/Date(")
+    invoice = body["Invoices"][0]
+    assert invoice["Date"].startswith("/Date(") and invoice["Date"].endswith("+0000)/")
+    assert invoice["DateString"].endswith("T00:00:00")
+    assert invoice["UpdatedDateUTC"].startswith("/Date(")
+    assert isinstance(invoice["Total"], int | float)
+    assert set(invoice["Contact"]) >= {"ContactID", "Name"}
+
+
+def test_if_modified_since_in_both_formats(sandbox, xero: XeroHTTP) -> None:
+    tenant = sandbox.tenant(0)
+    sandbox.clock.advance(600)  # less than the token's 30 minutes
+    since = sandbox.clock.now()
+    sandbox.clock.advance(5)
+    contact = tenant.contacts.records[3]
+    tenant.update_contact(contact["ContactID"], Name="Renamed For Sync Ltd")
+    iso = since.strftime("%Y-%m-%dT%H:%M:%S")
+    rfc = format_datetime(since.astimezone(UTC), usegmt=True)
+    for header in (iso, iso + "Z", rfc):
+        changed = xero.get(
+            "Contacts", headers={"If-Modified-Since": header}, params={"includeArchived": "true"}
+        ).json()["Contacts"]
+        assert [c["ContactID"] for c in changed] == [contact["ContactID"]], header
+    later = (sandbox.clock.now() + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    nothing = xero.get("Contacts", headers={"If-Modified-Since": later})
+    assert nothing.status_code == 200 and nothing.json()["Contacts"] == []
+    bad = xero.get("Contacts", headers={"If-Modified-Since": "yesterday"})
+    assert bad.status_code == 400
+
+
+def test_if_modified_since_includes_the_watermark_second(sandbox, xero: XeroHTTP) -> None:
+    """Compared to the second, inclusive: a record stamped in the same second comes back."""
+    tenant = sandbox.tenant(0)
+    contact = tenant.update_contact(tenant.contacts.records[0]["ContactID"], Name="Same Second")
+    stamp = contact["UpdatedDateUTC"].replace(microsecond=0)
+    header = stamp.strftime("%Y-%m-%dT%H:%M:%S")
+    changed = xero.get("Contacts", headers={"If-Modified-Since": header}).json()["Contacts"]
+    assert contact["ContactID"] in {c["ContactID"] for c in changed}
+
+
+def test_where_date_window_selects_one_month(sandbox, xero: XeroHTTP) -> None:
+    invoices = sandbox.tenant(0).invoices
+    expected = {
+        invoices.stubs[p].id
+        for p in range(len(invoices))
+        if (invoices.stubs[p].date.year, invoices.stubs[p].date.month) == (2026, 6)
+    }
+    assert expected
+    got = xero.records(
+        "Invoices",
+        "Invoices",
+        page=1,
+        pageSize=1000,
+        where="Date>=DateTime(2026,06,01) AND Date<DateTime(2026,07,01)",
+    )
+    assert {i["InvoiceID"] for i in got} == expected
+
+
+def test_where_on_names_with_quotes_and_a_parse_error(sandbox, xero: XeroHTTP) -> None:
+    got = xero.records("Contacts", "Contacts", where='Name=="Smith \\"Best\\" Bakery"')
+    assert [c["Name"] for c in got] == ['Smith "Best" Bakery']
+    got = xero.records("Contacts", "Contacts", where='Name=="O\'Brien & Sons Ltd"')
+    assert [c["Name"] for c in got] == ["O'Brien & Sons Ltd"]
+    bad = xero.get("Invoices", params={"where": 'Status=="PAID" AND ('})
+    assert bad.status_code == 400
+    body = bad.json()
+    assert body["Type"] == "QueryParseException" and body["ErrorNumber"] == 16 and body["Message"]
+    unknown = xero.get("Invoices", params={"where": 'Colour=="red"'})
+    assert unknown.status_code == 400 and "Colour" in unknown.json()["Message"]
+
+
+def test_filters_by_ids_statuses_contacts_and_order(sandbox, xero: XeroHTTP) -> None:
+    paid = xero.records("Invoices", "Invoices", Statuses="PAID,VOIDED")
+    assert paid and {i["Status"] for i in paid} == {"PAID", "VOIDED"}
+    ids = [paid[0]["InvoiceID"], paid[-1]["InvoiceID"].upper()]
+    assert {i["InvoiceID"] for i in xero.records("Invoices", "Invoices", IDs=",".join(ids))} == {
+        paid[0]["InvoiceID"],
+        paid[-1]["InvoiceID"],
+    }
+    contact = paid[0]["Contact"]["ContactID"]
+    by_contact = xero.records("Invoices", "Invoices", ContactIDs=contact)
+    assert by_contact and {i["Contact"]["ContactID"] for i in by_contact} == {contact}
+    ordered = xero.records("Invoices", "Invoices", order="Total DESC")
+    totals = [i["Total"] for i in ordered]
+    assert totals == sorted(totals, reverse=True)
+    names = [c["Name"] for c in xero.records("Contacts", "Contacts", order="Name")]
+    assert names == sorted(names)
+    assert xero.get("Contacts", params={"order": "Nope DESC"}).status_code == 400
+
+
+def test_single_records_groups_and_404(sandbox, xero: XeroHTTP) -> None:
+    invoice = xero.records("Invoices", "Invoices")[0]
+    one = xero.records(f"Invoices/{invoice['InvoiceID']}", "Invoices")
+    assert len(one) == 1 and one[0]["LineItems"]
+    groups = xero.records("ContactGroups", "ContactGroups")
+    assert groups and all(g["Status"] == "ACTIVE" and g["Contacts"] == [] for g in groups)
+    datagate = next(g for g in groups if g["Name"] == "Datagate")
+    detail = xero.records(f"ContactGroups/{datagate['ContactGroupID']}", "ContactGroups")[0]
+    tenant = sandbox.tenant(0)
+    expected = tenant.members[datagate["ContactGroupID"]]
+    assert [m["ContactID"] for m in detail["Contacts"]] == expected and expected
+    missing = xero.get("Invoices/00000000-0000-4000-8000-000000000000")
+    assert missing.status_code == 404 and "cannot be found" in missing.text
+    assert missing.headers["Content-Type"].startswith("text/plain")
+    assert xero.get("NoSuchThing").status_code == 404
+
+
+def test_organisation_and_accounts(sandbox, xero: XeroHTTP) -> None:
+    organisation = xero.records("Organisation", "Organisations")
+    assert organisation[0]["OrganisationID"] == sandbox.tenant(0).tenant_id
+    assert organisation[0]["ShortCode"].startswith("!")
+    accounts = xero.records("Accounts", "Accounts")
+    assert {"200", "260", "270"} <= {a.get("Code") for a in accounts}
+    revenue = xero.records("Accounts", "Accounts", where='Class=="REVENUE"')
+    assert revenue and {a["Class"] for a in revenue} == {"REVENUE"}
+    future = datetime.now(UTC) + timedelta(days=3650)
+    stale = xero.get(
+        "Accounts", headers={"If-Modified-Since": future.strftime("%Y-%m-%dT%H:%M:%S")}
+    )
+    assert stale.status_code == 200 and stale.json()["Accounts"] == []
