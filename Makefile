@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint sandbox clean
+.PHONY: run test lint sandbox bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,16 @@ run: $(VENV)/.installed
 	$(BIN)/xero-pipeline run
 
 test: $(VENV)/.installed-dev
-	$(BIN)/ruff check --output-format concise xero_pipeline xero_pipeline_tests
+	$(BIN)/ruff check --output-format concise xero_pipeline xero_pipeline_tests bench
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check --output-format concise xero_pipeline xero_pipeline_tests
+	$(BIN)/ruff check --output-format concise xero_pipeline xero_pipeline_tests bench
+
+bench: $(VENV)/.installed-dev
+	{ echo "# Benchmark results"; echo; echo "Written by \`make bench\`; each section says how it was measured."; echo; \
+	  $(BIN)/python bench/sandbox_serving.py; } > bench/RESULTS.md
+	cat bench/RESULTS.md
 
 sandbox: $(VENV)/.installed
 	$(BIN)/xero-pipeline sandbox --port 8765

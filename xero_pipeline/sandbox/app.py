@@ -15,6 +15,7 @@ from xero_pipeline.sandbox.clock import SandboxClock
 from xero_pipeline.sandbox.faults import FaultConfig, FaultInjector
 from xero_pipeline.sandbox.generator import OrgGenerator, OrgSpec, default_orgs
 from xero_pipeline.sandbox.limits import LimitConfig, RateLimiter
+from xero_pipeline.sandbox.pages import PageCache
 from xero_pipeline.sandbox.server import Response, Router, SandboxHTTPServer
 from xero_pipeline.sandbox.store import TenantData
 
@@ -66,6 +67,7 @@ class Sandbox:
                 custom_connection=True,
             )
         )
+        self.pages = PageCache()
         self.admin = Admin(self)
         self._router = Router(self)
         self._lock = threading.Lock()
@@ -92,6 +94,7 @@ class Sandbox:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self.pages.close()
 
     def __enter__(self) -> Sandbox:
         return self.start()

@@ -37,6 +37,7 @@ RESOURCES = {  # path segment (lower case) -> (resource, envelope key, paged)
     "invoices": ("Invoice", "Invoices", True),
     "creditnotes": ("CreditNote", "CreditNotes", True),
 }
+JSON_TYPE = "application/json; charset=utf-8"
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 # Fields summaryOnly=true leaves out (Xero: "excluding computation-heavy fields").
@@ -67,7 +68,7 @@ class Response:
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(status, xerojson.dumps(payload), "application/json; charset=utf-8", headers)
+    return Response(status, xerojson.dumps(payload), JSON_TYPE, headers)
 
 
 def text_response(status: int, text: str) -> Response:
@@ -289,7 +290,7 @@ class Router:
                 return api_exception(exc.kind, exc.message), fault
             except WhereParseError as exc:
                 return api_exception("QueryParseException", str(exc)), fault
-            return json_response(200, payload, verdict.headers), fault
+            return Response(200, payload, JSON_TYPE, verdict.headers), fault
         finally:
             self.sandbox.limiter.release(tenant_id)
 
@@ -318,7 +319,7 @@ class Router:
         record_id: str,
         params: dict[str, str],
         headers: Any,
-    ) -> dict[str, Any]:
+    ) -> bytes:
         """The response body of one accounting GET."""
         envelope: dict[str, Any] = {
             "Id": self.sandbox.response_id(),
@@ -329,11 +330,11 @@ class Router:
         with tenant.lock:
             if resource == "Organisation":
                 envelope[envelope_key] = [xerojson.to_xero(tenant.organisation)]
-                return envelope
+                return xerojson.dumps(envelope)
             if resource == "ContactGroup" and record_id:
                 group, members = tenant.group_members(record_id)
                 envelope[envelope_key] = [xerojson.to_xero({**group, "Contacts": members})]
-                return envelope
+                return xerojson.dumps(envelope)
             items = tenant.collection(resource)
             if record_id:
                 query = Query(ids=(record_id,), include_archived=True)
@@ -343,7 +344,7 @@ class Router:
                 envelope[envelope_key] = [
                     xerojson.to_xero(items.record(positions[0], with_lines=True))
                 ]
-                return envelope
+                return xerojson.dumps(envelope)
             since = headers.get("If-Modified-Since")
             query = Query(
                 where=params.get("where") or None,
@@ -359,29 +360,49 @@ class Router:
             positions = tenant.select(resource, query)
             summary = params.get("summaryonly", "").lower() == "true"
             paged = "page" in params and RESOURCES[resource_segment(resource)][2]
+            start, stop = 0, len(positions)
             if paged:
                 page = _positive_int(params, "page", 1)
                 size = min(_positive_int(params, "pagesize", DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
-                chosen = positions[(page - 1) * size : page * size]
+                start, stop = (page - 1) * size, page * size
                 envelope["pagination"] = {
                     "page": page,
                     "pageSize": size,
                     "pageCount": -(-len(positions) // size),
                     "itemCount": len(positions),
                 }
-            else:
-                chosen = positions
-            records = []
-            for pos in chosen:
-                # Line items only on paged reads, as Xero does.
-                record = items.record(pos, with_lines=bool(paged) and not summary)
+        # Line items only on paged reads, as Xero does.
+        with_lines = bool(paged) and not summary
+        key = (tenant.tenant_id, resource, query, tenant.version, with_lines, summary)
+        pages = self.sandbox.pages
+        records = pages.get(
+            (*key, start, stop),
+            lambda: self._render(tenant, resource, positions[start:stop], with_lines, summary),
+        )
+        if paged and stop < len(positions):
+            after = positions[stop : 2 * stop - start]
+            pages.prefetch(
+                (*key, stop, 2 * stop - start),
+                lambda: self._render(tenant, resource, after, with_lines, summary),
+            )
+        head = xerojson.dumps(envelope)[:-1]  # the envelope, still open for the records
+        return head + b',"' + envelope_key.encode() + b'":' + records + b"}"
+
+    @staticmethod
+    def _render(
+        tenant: TenantData, resource: str, positions: list[int], with_lines: bool, summary: bool
+    ) -> bytes:
+        items = tenant.collection(resource)
+        records = []
+        with tenant.lock:
+            for pos in positions:
+                record = items.record(pos, with_lines=with_lines)
                 if resource == "ContactGroup":
                     record = {**record, "Contacts": []}
                 if summary:
                     record = {k: v for k, v in record.items() if k not in SUMMARY_EXCLUDED}
                 records.append(xerojson.to_xero(record))
-            envelope[envelope_key] = records
-        return envelope
+        return xerojson.dumps(records)
 
 
 def resource_segment(resource: str) -> str:

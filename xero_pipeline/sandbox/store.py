@@ -75,6 +75,8 @@ class Collection:
 class DictCollection(Collection):
     def __init__(self, resource: str, id_field: str, records: list[dict[str, Any]]) -> None:
         self.resource, self.id_field, self.records = resource, id_field, records
+        self._by_id: dict[str, dict[str, Any]] = {}
+        self._by_id_count = -1
 
     def __len__(self) -> int:
         return len(self.records)
@@ -86,10 +88,16 @@ class DictCollection(Collection):
         return self.records[pos]
 
     def find(self, record_id: str) -> dict[str, Any]:
-        for record in self.records:
-            if str(record.get(self.id_field, "")).lower() == record_id.lower():
-                return record
-        raise SandboxError(404, "NotFound", f"no {self.resource} {record_id}")
+        """The first record with this id (tests may inject duplicates on purpose)."""
+        if self._by_id_count != len(self.records):  # records are only ever appended
+            self._by_id = {}
+            for record in self.records:
+                self._by_id.setdefault(str(record.get(self.id_field, "")).lower(), record)
+            self._by_id_count = len(self.records)
+        record = self._by_id.get(record_id.lower())
+        if record is None:
+            raise SandboxError(404, "NotFound", f"no {self.resource} {record_id}")
+        return record
 
 
 class _LazyDocument(Mapping[str, Any]):

@@ -40,8 +40,14 @@ def date_string(value: date | datetime) -> str:
 
 
 def to_xero(value: Any) -> Any:
-    """Convert one record (recursively) to Xero's JSON values."""
-    if isinstance(value, Mapping):
+    """Convert one record (recursively) to Xero's JSON values.
+
+    Dispatches on the exact type first: this runs for every field of every record served.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or kind is int or value is None:
+        return value
+    if kind is dict or isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
             if item is None:
@@ -50,9 +56,9 @@ def to_xero(value: Any) -> Any:
                 out[f"{key}String"] = date_string(item)
             out[key] = to_xero(item)
         return out
-    if isinstance(value, list):
+    if kind is list:
         return [to_xero(item) for item in value]
-    if isinstance(value, Decimal):
+    if kind is Decimal:
         # Amounts of up to four places and 15 digits survive float's shortest repr exactly.
         return float(value)
     if isinstance(value, datetime | date):
