@@ -1,7 +1,8 @@
 """`xero-pipeline …`: the command line.
 
 `run` is what `make run` calls: today it starts the sandbox, reads every endpoint once over HTTP
-and prints what each tenant serves. `sandbox` serves the sandbox until interrupted.
+and prints what each tenant serves. `sandbox` serves the sandbox until interrupted. `connect`
+gives the pipeline access to a real Xero organisation (the standard OAuth2 consent).
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from xero_pipeline.sandbox.app import SANDBOX_CLIENT_ID
 from xero_pipeline.sandbox.faults import FaultConfig
 from xero_pipeline.sandbox.limits import LimitConfig
 from xero_pipeline.sandbox.tour import tour
+from xero_pipeline.xero.auth import TokenProvider
+from xero_pipeline.xero.client import XeroClient
+from xero_pipeline.xero.connect import connect
+from xero_pipeline.xero.errors import XeroError
+from xero_pipeline.xero.settings import XeroSettings
 
 
 def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
@@ -71,6 +77,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_connect(args: argparse.Namespace) -> int:
+    settings = XeroSettings.from_env()
+    if settings.sandbox:
+        print(
+            "XERO_CLIENT_ID and XERO_CLIENT_SECRET are not set: there is no Xero app to "
+            "connect. (With neither set, the pipeline uses the built-in sandbox.)"
+        )
+        return 2
+    connect(settings, port=args.port, open_browser=not args.no_browser)
+    client = XeroClient(settings, TokenProvider(settings))
+    for tenant in client.tenants():
+        print(f"  tenant {tenant.tenant_id}  {tenant.name}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="xero-pipeline", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -90,8 +111,22 @@ def main(argv: list[str] | None = None) -> int:
         help="share of accounting calls that fail (default: 0)",
     )
     serve.set_defaults(func=cmd_sandbox)
+    link = commands.add_parser("connect", help="give the pipeline access to a Xero organisation")
+    link.add_argument(
+        "--port",
+        type=int,
+        default=8910,
+        help="loopback port for Xero's redirect (register "
+        "http://localhost:PORT/callback with your Xero app; default 8910)",
+    )
+    link.add_argument("--no-browser", action="store_true", help="print the URL only")
+    link.set_defaults(func=cmd_connect)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except XeroError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

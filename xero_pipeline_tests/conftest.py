@@ -114,3 +114,18 @@ def postgres_url() -> Iterator[str]:
         with admin.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture
+def connect_client(tmp_path):
+    """A client for a sandbox as a live app: standard flow, consent given, token file in tmp."""
+    from xero_pipeline.resources import sandbox_settings
+    from xero_pipeline.xero.auth import TokenProvider
+    from xero_pipeline.xero.client import RetryPolicy, XeroClient
+
+    def build(sandbox: Sandbox, **kwargs: Any) -> XeroClient:
+        settings = sandbox_settings(sandbox.url, tmp_path)
+        kwargs.setdefault("retry", RetryPolicy(base_seconds=0.01, max_seconds=0.05))
+        return XeroClient(settings, TokenProvider(settings), **kwargs)
+
+    return build

@@ -24,6 +24,8 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Final
 
+from xero_pipeline.xero.filters import escape_string  # one quoting rule, client and sandbox
+
 Record = Mapping[str, Any]
 Getter = Callable[[Record], Any]
 Predicate = Callable[[Record], bool]
@@ -160,15 +162,6 @@ FIELD_TYPES: Final[dict[str, dict[str, str]]] = {
         "Contact.ContactNumber": _S,
     },
 }
-
-
-def escape_string(value: str) -> str:
-    r"""Return a Xero where string literal, quotes included: `O'Brien "Ltd"` -> `"O'Brien \"Ltd\""`.
-
-    Backslashes are escaped first, so the backslash added before a quote is not itself escaped.
-    (The client uses this too, so there is one definition of the rule.)
-    """
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def compile_where(text: str, resource: str) -> Predicate:

@@ -1,0 +1,140 @@
+"""Access tokens for the client, by either of Xero's flows.
+
+- Custom connections: `client_credentials`, one organisation, no refresh token.
+- The standard flow: consent once (`xero-pipeline connect` runs `authorization_code`), then
+  `refresh_token` for ever after, rotating the stored refresh token on each refresh.
+
+Which one applies is decided by the token store: a stored refresh token for this app means the
+standard flow; none means a custom connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import requests
+
+from xero_pipeline.xero.errors import XeroAuthError
+from xero_pipeline.xero.secret import Secret
+from xero_pipeline.xero.settings import XeroSettings
+from xero_pipeline.xero.tokens import TokenStore
+
+log = logging.getLogger(__name__)
+
+READ_SCOPES = (
+    "offline_access accounting.contacts.read accounting.settings.read accounting.transactions.read"
+)
+REFRESH_MARGIN_SECONDS = 120  # refresh this long before Xero says the token expires
+TOKEN_TIMEOUT_SECONDS = 30
+RECONNECT = "Reconnect with `xero-pipeline connect`."
+
+
+@dataclass
+class AccessToken:
+    value: Secret
+    expires_at: float  # time.monotonic() deadline
+
+    def fresh(self) -> bool:
+        return time.monotonic() < self.expires_at - REFRESH_MARGIN_SECONDS
+
+
+class TokenProvider:
+    """Hands out a valid access token, refreshing before expiry and when Xero says it expired."""
+
+    def __init__(
+        self,
+        settings: XeroSettings,
+        session: requests.Session | None = None,
+        store: TokenStore | None = None,
+    ) -> None:
+        if settings.client_id is None or settings.client_secret is None:
+            raise XeroAuthError("no Xero app configured (XERO_CLIENT_ID / XERO_CLIENT_SECRET)")
+        self.settings = settings
+        self.session = session or requests.Session()
+        self.store = store or TokenStore(settings.token_path)
+        self._token: AccessToken | None = None
+        self._lock = threading.Lock()
+        self.refreshes = 0
+
+    def __repr__(self) -> str:
+        return f"TokenProvider(client_id={self.settings.client_id!r}, store={self.store!r})"
+
+    def access_token(self) -> Secret:
+        with self._lock:
+            if self._token is None or not self._token.fresh():
+                self._token = self._new_token()
+            return self._token.value
+
+    def expired(self, used: Secret) -> None:
+        """Xero said `TokenExpired` for `used`: the next call gets a new one."""
+        with self._lock:
+            if self._token is not None and self._token.value == used:
+                self._token = None
+
+    def _new_token(self) -> AccessToken:
+        client_id = self.settings.client_id
+        assert client_id is not None
+        with self.store.locked():
+            stored = self.store.read(client_id)
+            if stored is None:
+                body = self._post({"grant_type": "client_credentials"})
+            else:
+                # Re-read inside the lock: another process may have rotated it a moment ago.
+                body = self._post(
+                    {"grant_type": "refresh_token", "refresh_token": stored.refresh_token.reveal()}
+                )
+                rotated = body.get("refresh_token")
+                if not rotated:
+                    raise XeroAuthError(
+                        "Xero's refresh answer carried no refresh token. " + RECONNECT
+                    )
+                self.store.write(client_id, Secret(rotated))  # durable before use
+            self.refreshes += 1
+        log.info(
+            "Got a Xero access token for app %s (valid %ss).", client_id, body.get("expires_in")
+        )
+        return AccessToken(
+            Secret(body["access_token"]), time.monotonic() + float(body.get("expires_in", 1800))
+        )
+
+    def _post(self, form: dict[str, str]) -> dict:
+        secret = self.settings.client_secret
+        assert secret is not None and self.settings.client_id is not None
+        try:
+            response = self.session.post(
+                f"{self.settings.identity_base}/connect/token",
+                data=form,
+                auth=(self.settings.client_id, secret.reveal()),
+                timeout=TOKEN_TIMEOUT_SECONDS,
+            )
+        except requests.RequestException as exc:
+            raise XeroAuthError(
+                f"could not reach Xero's token endpoint: {type(exc).__name__}"
+            ) from None
+        if response.status_code == 200:
+            return response.json()
+        error = _oauth_error(response)
+        if error == "invalid_grant":
+            raise XeroAuthError(
+                "Xero no longer accepts the stored refresh token (invalid_grant: "
+                "it was retired, revoked or unused for 60 days). " + RECONNECT
+            )
+        if error == "unauthorized_client" and form["grant_type"] == "client_credentials":
+            raise XeroAuthError(
+                "This Xero app is not a custom connection and no refresh token "
+                "is stored for it. " + RECONNECT
+            )
+        raise XeroAuthError(
+            f"Xero's token endpoint answered {response.status_code} ({error}). "
+            "Check XERO_CLIENT_ID and XERO_CLIENT_SECRET."
+        )
+
+
+def _oauth_error(response: requests.Response) -> str:
+    try:
+        return str(response.json().get("error", "unknown error"))
+    except ValueError:
+        return "unknown error"

@@ -1,0 +1,321 @@
+"""The Xero Accounting API client: one request done right, and reads built from it.
+
+`get` sends one GET with the tenant header and a fresh token, under the tenant's governor, and
+retries what is worth retrying (429, 5xx, timeouts, dropped connections) with exponential backoff
+and jitter. `pages` reads a paged resource at 1000 a page, one page in memory at a time;
+`changed_since` reads what changed after a committed watermark.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+
+from xero_pipeline.xero.auth import TokenProvider
+from xero_pipeline.xero.errors import (
+    DayLimitReached,
+    XeroAuthError,
+    XeroRequestError,
+    XeroUnavailableError,
+)
+from xero_pipeline.xero.governor import Governors, Limits
+from xero_pipeline.xero.parse import decode, parse_timestamp
+from xero_pipeline.xero.settings import XeroSettings
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+TRANSPORT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6  # failures (5xx, timeouts, drops) tolerated per request
+    rate_limited_attempts: int = 20  # 429s tolerated per request
+    base_seconds: float = 0.5
+    max_seconds: float = 30.0
+    timeout_seconds: float = 120.0
+
+    def backoff(self, failure: int) -> float:
+        """Full jitter: a random wait up to the exponential bound."""
+        return random.uniform(0, min(self.max_seconds, self.base_seconds * 2 ** (failure - 1)))
+
+
+@dataclass(frozen=True)
+class Tenant:
+    tenant_id: str
+    name: str
+    tenant_type: str = "ORGANISATION"
+
+
+@dataclass
+class CallStats:
+    """Calls spent, per tenant and endpoint, and what Xero says is left today."""
+
+    calls: Counter = field(default_factory=Counter)
+    retries: Counter = field(default_factory=Counter)
+
+    def total(self, tenant_id: str | None = None) -> int:
+        return sum(n for (t, _), n in self.calls.items() if tenant_id in (None, t))
+
+
+def endpoint_of(path: str) -> str:
+    return path.split("/", 1)[0]
+
+
+class XeroClient:
+    def __init__(
+        self,
+        settings: XeroSettings,
+        tokens: TokenProvider,
+        *,
+        session: requests.Session | None = None,
+        limits: Limits | None = None,
+        governors: Governors | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tokens = tokens
+        self.session = session or requests.Session()
+        self.governors = governors or Governors(limits)
+        self.retry = retry or RetryPolicy()
+        self.stats = CallStats()
+
+    def __repr__(self) -> str:
+        return f"XeroClient(api_base={self.settings.api_base!r})"
+
+    # -- tenants -------------------------------------------------------------------------------
+
+    def tenants(self) -> list[Tenant]:
+        """The connected organisations, narrowed to XERO_TENANT_IDS when it is set."""
+        token = self.tokens.access_token()
+        try:
+            response = self.session.get(
+                f"{self.settings.api_base}/connections",
+                timeout=self.retry.timeout_seconds,
+                headers={"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"},
+            )
+        except TRANSPORT_ERRORS as exc:
+            raise XeroUnavailableError(
+                f"could not list Xero connections: {type(exc).__name__}"
+            ) from None
+        self.stats.calls[("-", "connections")] += 1
+        if response.status_code != 200:
+            raise XeroAuthError(
+                f"Xero answered {response.status_code} to /connections. "
+                "Reconnect with `xero-pipeline connect`."
+            )
+        connected = [
+            Tenant(c["tenantId"], c.get("tenantName") or "", c.get("tenantType") or "")
+            for c in decode(response.content)
+        ]
+        wanted = self.settings.tenant_ids
+        if not wanted:
+            return connected
+        by_id = {t.tenant_id.lower(): t for t in connected}
+        missing = [t for t in wanted if t.lower() not in by_id]
+        if missing:
+            raise XeroAuthError(
+                f"XERO_TENANT_IDS lists {', '.join(missing)}, which this app is "
+                "not connected to. Connect it with `xero-pipeline connect`."
+            )
+        return [by_id[t.lower()] for t in wanted]
+
+    # -- one request ---------------------------------------------------------------------------
+
+    def get(
+        self,
+        tenant_id: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        modified_since: datetime | None = None,
+    ) -> dict[str, Any]:
+        """GET /api.xro/2.0/{path} for a tenant; Xero's JSON with exact decimals."""
+        url = f"{self.settings.api_base}/api.xro/2.0/{path}"
+        headers = {"Xero-tenant-id": tenant_id, "Accept": "application/json"}
+        if modified_since is not None:
+            headers["If-Modified-Since"] = modified_since.astimezone(UTC).strftime(
+                "%Y-%m-%dT%H:%M:%S"
+            )
+        governor = self.governors[tenant_id]
+        failures = limited = 0
+        refreshed = False
+        while True:
+            token = self.tokens.access_token()
+            response, problem = None, None
+            with governor.call():
+                try:
+                    response = self.session.get(
+                        url,
+                        params=params,
+                        timeout=self.retry.timeout_seconds,
+                        headers={**headers, "Authorization": f"Bearer {token.reveal()}"},
+                    )
+                except TRANSPORT_ERRORS as exc:
+                    problem = type(exc).__name__
+            self.stats.calls[(tenant_id, endpoint_of(path))] += 1
+            if response is not None:
+                governor.observe(response.headers)
+                if response.status_code == 200:
+                    return decode(response.content)
+                if (
+                    response.status_code == 401
+                    and "TokenExpired" in response.text
+                    and not refreshed
+                ):
+                    self.tokens.expired(token)
+                    refreshed = True
+                    continue
+                if response.status_code == 429:
+                    limited += 1
+                    wait = self._rate_limited(tenant_id, path, response, limited)
+                    time.sleep(wait)
+                    continue
+                if response.status_code not in RETRYABLE_STATUSES:
+                    raise self._refusal(tenant_id, path, response)
+                problem = f"{response.status_code} {response.text[:80]!r}"
+            failures += 1
+            self.stats.retries[(tenant_id, endpoint_of(path))] += 1
+            if failures >= self.retry.attempts:
+                raise XeroUnavailableError(
+                    f"Xero kept failing for GET {path} (tenant {tenant_id}): {problem}, "
+                    f"{failures} attempts. Try again later; nothing was published."
+                )
+            wait = self.retry.backoff(failures)
+            log.warning(
+                "Xero: %s for %s (tenant %s); retry %d of %d in %.1f s",
+                problem,
+                path,
+                tenant_id,
+                failures,
+                self.retry.attempts - 1,
+                wait,
+            )
+            time.sleep(wait)
+
+    def _rate_limited(
+        self, tenant_id: str, path: str, response: requests.Response, count: int
+    ) -> float:
+        problem = response.headers.get("X-Rate-Limit-Problem", "").lower()
+        try:
+            retry_after = float(response.headers.get("Retry-After", "60"))
+        except ValueError:
+            retry_after = 60.0
+        if problem == "day":
+            raise DayLimitReached(tenant_id, datetime.now(UTC) + timedelta(seconds=retry_after))
+        if count >= self.retry.rate_limited_attempts:
+            raise XeroUnavailableError(
+                f"Xero rate-limited GET {path} (tenant {tenant_id}) "
+                f"{count} times in a row ({problem or 'unknown limit'})."
+            )
+        log.warning(
+            "Xero: rate limited (%s) on %s (tenant %s); waiting %.0f s as asked",
+            problem or "unknown limit",
+            path,
+            tenant_id,
+            retry_after,
+        )
+        return retry_after
+
+    @staticmethod
+    def _refusal(tenant_id: str, path: str, response: requests.Response) -> Exception:
+        status = response.status_code
+        try:
+            body = decode(response.content)
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            message = str(body.get("Message") or body.get("Detail") or body.get("Title") or body)
+            if body.get("Elements"):
+                details = [
+                    e.get("Message")
+                    for el in body["Elements"]
+                    for e in el.get("ValidationErrors", [])
+                ]
+                message += f" ({'; '.join(d for d in details if d)})"
+        else:
+            message = response.text[:300] or response.reason
+        if status == 401:
+            what = (
+                "the app lacks a scope this read needs"
+                if "AuthorizationUnsuccessful" in message
+                else "Xero refused the token"
+            )
+            return XeroAuthError(
+                f"{what} ({message}) for GET {path}. Reconnect with `xero-pipeline connect`."
+            )
+        if status == 403:
+            message += (
+                f" — tenant {tenant_id} is not connected to this app, or its access was "
+                "revoked; reconnect with `xero-pipeline connect`"
+            )
+        return XeroRequestError(status, path, message)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def pages(
+        self,
+        tenant_id: str,
+        path: str,
+        key: str,
+        params: dict[str, Any] | None = None,
+        modified_since: datetime | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Each page of a paged read, in order. Stops at Xero's page count (or a short page), so
+        n records cost ceil(n / page_size) calls — one when there are none."""
+        page = 1
+        while True:
+            query = {**(params or {}), "page": page, "pageSize": page_size}
+            body = self.get(tenant_id, path, query, modified_since)
+            records = body.get(key) or []
+            yield records
+            pagination = body.get("pagination")
+            if isinstance(pagination, dict) and "pageCount" in pagination:
+                if page >= int(pagination["pageCount"]):
+                    return
+            elif len(records) < page_size:
+                return
+            page += 1
+
+    def records(
+        self, tenant_id: str, path: str, key: str, **kwargs: Any
+    ) -> Iterator[dict[str, Any]]:
+        for page in self.pages(tenant_id, path, key, **kwargs):
+            yield from page
+
+    def changed_since(
+        self,
+        tenant_id: str,
+        path: str,
+        key: str,
+        watermark: datetime | None,
+        params: dict[str, Any] | None = None,
+        paged: bool = True,
+    ) -> Iterator[dict[str, Any]]:
+        """Records changed after `watermark` (all of them when it is None).
+
+        Xero compares If-Modified-Since to the second, so records stamped in the watermark's own
+        second come back again; those at or before the watermark are dropped here.
+        """
+        if paged:
+            found = self.records(tenant_id, path, key, params=params, modified_since=watermark)
+        else:
+            found = iter(self.get(tenant_id, path, params, watermark).get(key) or [])
+        for record in found:
+            updated = parse_timestamp(record.get("UpdatedDateUTC"))
+            if watermark is None or updated is None or updated > watermark:
+                yield record

@@ -1,0 +1,112 @@
+"""Settings from the environment, validated before any call to Xero.
+
+The names are the project's (see the README). Neither client id nor secret set: the built-in
+sandbox. One without the other, or a value of the wrong shape: a ConfigError naming the variable,
+never a silent fallback to the sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from xero_pipeline.xero.errors import ConfigError
+from xero_pipeline.xero.secret import Secret
+
+DEFAULT_API_BASE = "https://api.xero.com"
+DEFAULT_IDENTITY_BASE = "https://identity.xero.com"
+LIVE_AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
+PROJECT_DATA = Path(os.environ.get("XERO_PIPELINE_DATA", Path.cwd() / "data"))
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class XeroSettings:
+    client_id: str | None = None
+    client_secret: Secret | None = field(default=None, repr=False)
+    tenant_ids: tuple[str, ...] = ()
+    api_base: str = DEFAULT_API_BASE
+    identity_base: str = DEFAULT_IDENTITY_BASE
+    token_path: Path = PROJECT_DATA / "xero_tokens.json"
+
+    @property
+    def sandbox(self) -> bool:
+        """True when no Xero app is configured: the pipeline then starts the built-in sandbox."""
+        return self.client_id is None
+
+    @property
+    def authorize_url(self) -> str:
+        if self.identity_base == DEFAULT_IDENTITY_BASE:
+            return LIVE_AUTHORIZE_URL
+        return f"{self.identity_base}/identity/connect/authorize"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> XeroSettings:
+        env = os.environ if env is None else env
+        client_id = (env.get("XERO_CLIENT_ID") or "").strip() or None
+        secret = (env.get("XERO_CLIENT_SECRET") or "").strip() or None
+        if client_id and not secret:
+            raise ConfigError(
+                "XERO_CLIENT_SECRET",
+                "is not set, but XERO_CLIENT_ID is. Set both "
+                "for a Xero app, or neither to use the built-in sandbox.",
+            )
+        if secret and not client_id:
+            raise ConfigError(
+                "XERO_CLIENT_ID",
+                "is not set, but XERO_CLIENT_SECRET is. Set both "
+                "for a Xero app, or neither to use the built-in sandbox.",
+            )
+        api_base = _base_url(env, "XERO_API_BASE", DEFAULT_API_BASE)
+        identity_base = _base_url(env, "XERO_IDENTITY_BASE", DEFAULT_IDENTITY_BASE)
+        if client_id is None:
+            for name in ("XERO_API_BASE", "XERO_IDENTITY_BASE"):
+                if env.get(name):
+                    raise ConfigError(
+                        name,
+                        "is set but XERO_CLIENT_ID and XERO_CLIENT_SECRET "
+                        "are not: a Xero (or an external sandbox) needs an app's "
+                        "credentials. Unset it to use the built-in sandbox.",
+                    )
+        token_path = Path(env.get("XERO_TOKEN_PATH") or PROJECT_DATA / "xero_tokens.json")
+        return cls(
+            client_id=client_id,
+            client_secret=Secret(secret) if secret else None,
+            tenant_ids=_tenant_ids(env.get("XERO_TENANT_IDS", "")),
+            api_base=api_base,
+            identity_base=identity_base,
+            token_path=token_path,
+        )
+
+
+def _base_url(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip() or default
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(name, f"must be an http(s) URL such as {default}, not {raw!r}")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        # TLS is never turned off for a real Xero; plain HTTP is for a sandbox on this machine.
+        raise ConfigError(name, f"must use https unless it points at this machine, not {raw!r}")
+    if parts.path not in ("", "/") or parts.query:
+        raise ConfigError(name, f"must be a bare base URL without a path, not {raw!r}")
+    return raw.rstrip("/")
+
+
+def _tenant_ids(raw: str) -> tuple[str, ...]:
+    tenant_ids = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            tenant_ids.append(str(uuid.UUID(item)))
+        except ValueError:
+            raise ConfigError(
+                "XERO_TENANT_IDS",
+                f"{item!r} is not a tenant id (a GUID); "
+                "list the ids /connections shows, comma-separated",
+            ) from None
+    return tuple(tenant_ids)
