@@ -11,11 +11,13 @@ from urllib.parse import parse_qs, urlsplit
 import dagster as dg
 import requests
 from pydantic import PrivateAttr
+from sqlalchemy import Engine
 
 from xero_pipeline.sandbox import Sandbox, SandboxConfig
 from xero_pipeline.sandbox.app import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from xero_pipeline.warehouse.engine import connect, warehouse_url
 from xero_pipeline.xero.auth import TokenProvider
-from xero_pipeline.xero.client import XeroClient
+from xero_pipeline.xero.client import Tenant, XeroClient
 from xero_pipeline.xero.connect import authorize_url, exchange_code
 from xero_pipeline.xero.governor import Limits
 from xero_pipeline.xero.secret import Secret
@@ -55,6 +57,7 @@ class XeroResource(dg.ConfigurableResource):
     minute_seconds: float = 60.0
 
     _client: XeroClient | None = PrivateAttr(default=None)
+    _tenants: list[Tenant] | None = PrivateAttr(default=None)
     _sandbox: Sandbox | None = PrivateAttr(default=None)
     _token_dir: tempfile.TemporaryDirectory | None = PrivateAttr(default=None)
 
@@ -86,8 +89,36 @@ class XeroResource(dg.ConfigurableResource):
     def is_sandbox(self) -> bool:
         return self._sandbox is not None
 
+    def tenants(self) -> list[Tenant]:
+        """The tenants to sync, asked of /connections once per run."""
+        if self._tenants is None:
+            self._tenants = self.client.tenants()
+        return self._tenants
+
     @property
     def client(self) -> XeroClient:
         if self._client is None:
             raise RuntimeError("XeroResource is used outside a Dagster run (no setup happened)")
         return self._client
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The warehouse: WAREHOUSE_URL, or an SQLite file under the project's data folder. `url`
+    overrides it (tests); put credentials in WAREHOUSE_URL, not here, so the UI never shows them."""
+
+    url: str | None = None
+
+    _engine: Engine | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._engine = connect(self.url or warehouse_url())
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = connect(self.url or warehouse_url())
+        return self._engine

@@ -20,7 +20,10 @@ from xero_pipeline.xero.secret import Secret
 DEFAULT_API_BASE = "https://api.xero.com"
 DEFAULT_IDENTITY_BASE = "https://identity.xero.com"
 LIVE_AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
-PROJECT_DATA = Path(os.environ.get("XERO_PIPELINE_DATA", Path.cwd() / "data"))
+def project_data() -> Path:
+    """The project's data folder (warehouse file, Dagster instance, tokens): XERO_PIPELINE_DATA,
+    else `data/` in the working directory."""
+    return Path(os.environ.get("XERO_PIPELINE_DATA") or Path.cwd() / "data")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -31,7 +34,7 @@ class XeroSettings:
     tenant_ids: tuple[str, ...] = ()
     api_base: str = DEFAULT_API_BASE
     identity_base: str = DEFAULT_IDENTITY_BASE
-    token_path: Path = PROJECT_DATA / "xero_tokens.json"
+    token_path: Path = field(default_factory=lambda: project_data() / "xero_tokens.json")
 
     @property
     def sandbox(self) -> bool:
@@ -72,7 +75,7 @@ class XeroSettings:
                         "are not: a Xero (or an external sandbox) needs an app's "
                         "credentials. Unset it to use the built-in sandbox.",
                     )
-        token_path = Path(env.get("XERO_TOKEN_PATH") or PROJECT_DATA / "xero_tokens.json")
+        token_path = Path(env.get("XERO_TOKEN_PATH") or project_data() / "xero_tokens.json")
         return cls(
             client_id=client_id,
             client_secret=Secret(secret) if secret else None,

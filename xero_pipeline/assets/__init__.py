@@ -1,0 +1,1 @@
+"""Dagster assets: reference data from Xero (`reference.py`), more to come."""

@@ -1,0 +1,219 @@
+"""Run a table's expectation suite on staged rows and turn the outcome into asset checks.
+
+A suite is a JSON file in `data_checks/` (Great Expectations 1.x format) that a person can read
+and edit. Each expectation may say in its `meta`:
+- `name`: the asset check's name (default: its type and column);
+- `severity`: `error` (default) blocks the publish, `warn` only reports.
+Bounds that depend on the time of the run use GE's parameters: `{"$PARAMETER": "now"}` is the
+time of validation (a real datetime, so datetime columns compare correctly).
+
+Dagster runs blocking asset checks only after an asset has written; this gate runs before the
+publish instead, and the asset reports its outcome as check results.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+DATA_CHECKS = Path(
+    os.environ.get("XERO_DATA_CHECKS", Path(__file__).resolve().parents[2] / "data_checks")
+)
+CLOCK_SKEW = timedelta(minutes=5)  # "now" allows for clocks a little ahead of ours
+SAMPLE_ROWS = 10
+
+
+@dataclass(frozen=True)
+class Expectation:
+    name: str
+    type: str
+    kwargs: dict[str, Any]
+    blocking: bool
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    expectation: Expectation
+    success: bool
+    unexpected_count: int = 0
+    element_count: int = 0
+    sample: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass
+class GateResult:
+    suite: str
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(o.success for o in self.outcomes if o.expectation.blocking)
+
+    @property
+    def blocking_failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.expectation.blocking and not o.success]
+
+    def summary(self) -> str:
+        return "; ".join(
+            f"{o.expectation.name}: {o.unexpected_count} unexpected" for o in self.blocking_failures
+        )
+
+
+@cache
+def load_suite(name: str) -> tuple[Expectation, ...]:
+    path = DATA_CHECKS / f"{name}.json"
+    document = json.loads(path.read_text())
+    expectations = []
+    for item in document["expectations"]:
+        meta = item.get("meta", {})
+        column = item["kwargs"].get("column") or "_".join(item["kwargs"].get("column_list", []))
+        default_name = f"{item['type'].removeprefix('expect_')}__{column}".strip("_")
+        severity = meta.get("severity", "error")
+        if severity not in ("error", "warn"):
+            raise ValueError(f"{path}: severity must be 'error' or 'warn', not {severity!r}")
+        expectations.append(
+            Expectation(
+                name=meta.get("name", default_name),
+                type=item["type"],
+                kwargs=item["kwargs"],
+                blocking=severity == "error",
+                notes=meta.get("notes", ""),
+            )
+        )
+    return tuple(expectations)
+
+
+class _Validator:
+    """One ephemeral GE context per process: building it is the slow part."""
+
+    def __init__(self) -> None:
+        import great_expectations as gx  # imported lazily: it takes seconds
+
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        self.gx = gx
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = gx.data_context.types.base.ProgressBarsConfig(
+            globally=False, metric_calculations=False
+        )
+        source = self.context.data_sources.add_pandas("staged")
+        self.batches = source.add_dataframe_asset("rows").add_batch_definition_whole_dataframe(
+            "all"
+        )
+        self.lock = threading.Lock()
+
+    def run(
+        self,
+        name: str,
+        expectations: tuple[Expectation, ...],
+        frame: pd.DataFrame,
+        id_columns: list[str],
+    ) -> list[Any]:
+        suite = self.gx.ExpectationSuite(
+            name=name,
+            expectations=[
+                {"type": e.type, "kwargs": e.kwargs, "meta": {"name": e.name}} for e in expectations
+            ],
+        )
+        with self.lock:
+            batch = self.batches.get_batch(batch_parameters={"dataframe": frame})
+            result = batch.validate(
+                suite,
+                expectation_parameters={"now": datetime.now(UTC) + CLOCK_SKEW},
+                result_format={
+                    "result_format": "COMPLETE",
+                    "unexpected_index_column_names": id_columns,
+                },
+            )
+        return result.results
+
+
+@cache
+def _validator() -> _Validator:
+    return _Validator()
+
+
+def validate(name: str, rows: list[dict[str, Any]], id_columns: list[str]) -> GateResult:
+    """Run suite `name` on the staged rows; `id_columns` identify offending rows in samples."""
+    expectations = load_suite(name)
+    if not rows:
+        return GateResult(name, [Outcome(e, True) for e in expectations])
+    frame = pd.DataFrame(rows)
+    outcomes = []
+    by_name = {e.name: e for e in expectations}
+    for result in _validator().run(name, expectations, frame, id_columns):
+        expectation = by_name[result.expectation_config.meta["name"]]
+        details = result.result or {}
+        sample = tuple(
+            _plain(row) for row in (details.get("unexpected_index_list") or [])[:SAMPLE_ROWS]
+        )
+        outcomes.append(
+            Outcome(
+                expectation,
+                bool(result.success),
+                int(details.get("unexpected_count") or 0),
+                int(details.get("element_count") or len(frame)),
+                sample,
+            )
+        )
+    return GateResult(name, outcomes)
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (None if v is None or (isinstance(v, float) and v != v) else str(v))
+        for k, v in row.items()
+    }
+
+
+def check_specs(asset: str, suite: str) -> list[dg.AssetCheckSpec]:
+    """One asset check per expectation of the suite, declared on the asset that runs it."""
+    return [
+        dg.AssetCheckSpec(
+            name=e.name,
+            asset=asset,
+            description=f"{e.type} {json.dumps(e.kwargs)}" + ("" if e.blocking else " (warn only)"),
+        )
+        for e in load_suite(suite)
+    ]
+
+
+def check_results(asset: str, gate: GateResult) -> list[dg.AssetCheckResult]:
+    results = []
+    for outcome in gate.outcomes:
+        expectation = outcome.expectation
+        metadata: dict[str, Any] = {
+            "expectation": expectation.type,
+            "arguments": dg.MetadataValue.json(expectation.kwargs),
+            "unexpected count": outcome.unexpected_count,
+            "rows checked": outcome.element_count,
+            "blocking": expectation.blocking,
+        }
+        if outcome.sample:
+            metadata["sample failing rows"] = dg.MetadataValue.md(
+                pd.DataFrame(outcome.sample).to_markdown(index=False)
+            )
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=asset,
+                check_name=expectation.name,
+                passed=outcome.success,
+                severity=(
+                    dg.AssetCheckSeverity.ERROR
+                    if expectation.blocking
+                    else dg.AssetCheckSeverity.WARN
+                ),
+                metadata=metadata,
+            )
+        )
+    return results

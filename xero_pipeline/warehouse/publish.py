@@ -1,0 +1,225 @@
+"""Stage rows in bulk and publish them in one transaction: readers see the old table or the new,
+never a mix, and a watermark moves only with the rows it covers.
+
+Two ways to publish a table's rows for some tenants:
+- mirror: the rows are the whole truth for those tenants (new rows inserted, changed rows
+  replaced, rows no longer there deleted);
+- upsert: the rows are changes (new rows inserted, changed rows replaced, nothing deleted).
+A row counts as changed when its content fingerprint (`row_hash`) differs, so publishing the same
+data twice writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    text,
+)
+
+from xero_pipeline.warehouse.schema import key_columns, sync_state
+
+BOOKKEEPING = ("row_hash", "loaded_at")
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    staged: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+    @property
+    def unchanged(self) -> int:
+        return self.staged - self.inserted - self.updated
+
+    def as_metadata(self) -> dict[str, int]:
+        return {
+            "rows read": self.staged,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "deleted": self.deleted,
+        }
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    if isinstance(value, date | Decimal):
+        return str(value)
+    return value
+
+
+def row_hash(row: Mapping[str, Any]) -> str:
+    content = {k: _canonical(v) for k, v in row.items() if k not in BOOKKEEPING}
+    return hashlib.md5(
+        json.dumps(content, sort_keys=True, default=str).encode(), usedforsecurity=False
+    ).hexdigest()
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything the warehouse stores is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def publish(
+    engine: Engine,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    tenant_ids: Iterable[str],
+    mirror: bool,
+    watermarks: Mapping[tuple[str, str], datetime | None] | None = None,
+) -> PublishResult:
+    """Publish `rows` of `table` for `tenant_ids` (see the module doc), and set the watermarks
+    `{(tenant_id, resource): timestamp}`, all in one transaction."""
+    loaded_at = datetime.now(UTC)
+    full_rows = [{**row, "row_hash": row_hash(row), "loaded_at": loaded_at} for row in rows]
+    with engine.begin() as connection:
+        staging = _stage(connection, table, full_rows)
+        try:
+            result = _merge(connection, table, staging, list(tenant_ids), mirror)
+            for (tenant_id, resource), watermark in (watermarks or {}).items():
+                set_watermark(connection, tenant_id, resource, watermark)
+        finally:
+            staging.drop(connection)
+    return result
+
+
+def _stage(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> Table:
+    """A temporary copy of `table` holding `rows`: COPY on PostgreSQL, executemany elsewhere."""
+    staging = Table(
+        f"stg_{table.name}_{uuid.uuid4().hex[:8]}",
+        MetaData(),
+        *[Column(c.name, c.type) for c in table.columns],
+        prefixes=["TEMPORARY"],
+    )
+    staging.create(connection)
+    if not rows:
+        return staging
+    if connection.dialect.name == "postgresql":
+        columns = [c.name for c in table.columns]
+        buffer = io.StringIO()
+        for row in rows:
+            buffer.write(",".join(_csv_value(row.get(name)) for name in columns))
+            buffer.write("\n")
+        buffer.seek(0)
+        names = ", ".join(f'"{name}"' for name in columns)
+        cursor = connection.connection.driver_connection.cursor()
+        cursor.copy_expert(f'COPY "{staging.name}" ({names}) FROM STDIN WITH (FORMAT csv)', buffer)
+    else:
+        connection.execute(insert(staging), rows)
+    return staging
+
+
+def _csv_value(value: Any) -> str:
+    """One field for COPY … (FORMAT csv): unquoted empty is NULL, quoted text is text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, dict | list):
+        value = json.dumps(value, default=str)
+    return '"' + str(value).replace('"', '""') + '"'
+
+
+def _merge(
+    connection: Connection, table: Table, staging: Table, tenant_ids: list[str], mirror: bool
+) -> PublishResult:
+    keys = key_columns(table)
+    target, stg = f'"{table.name}"', f'"{staging.name}"'
+    same_key = " AND ".join(f'{target}."{k}" = s."{k}"' for k in keys)
+    columns = ", ".join(f'"{c.name}"' for c in table.columns)
+
+    def count(sql: str, **params: Any) -> int:
+        statement = text(sql)
+        if "tenants" in params:
+            statement = statement.bindparams(bindparam("tenants", expanding=True))
+        return int(connection.execute(statement, params).scalar_one())
+
+    staged = count(f"SELECT count(*) FROM {stg}")
+    inserted = count(
+        f"SELECT count(*) FROM {stg} s WHERE NOT EXISTS (SELECT 1 FROM {target} WHERE {same_key})"
+    )
+    updated = count(
+        f"SELECT count(*) FROM {stg} s WHERE EXISTS (SELECT 1 FROM {target} "
+        f"WHERE {same_key} AND {target}.row_hash <> s.row_hash)"
+    )
+    deleted = 0
+    if mirror and tenant_ids:
+        gone = (
+            f"{target}.tenant_id IN :tenants AND NOT EXISTS "
+            f"(SELECT 1 FROM {stg} s WHERE {same_key})"
+        )
+        deleted = count(f"SELECT count(*) FROM {target} WHERE {gone}", tenants=tenant_ids)
+        connection.execute(
+            text(f"DELETE FROM {target} WHERE {gone}").bindparams(
+                bindparam("tenants", expanding=True)
+            ),
+            {"tenants": tenant_ids},
+        )
+    connection.execute(
+        text(
+            f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {stg} s "
+            f"WHERE {same_key} AND {target}.row_hash <> s.row_hash)"
+        )
+    )
+    connection.execute(
+        text(
+            f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {stg} s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {target} WHERE {same_key})"
+        )
+    )
+    return PublishResult(staged=staged, inserted=inserted, updated=updated, deleted=deleted)
+
+
+def read_watermark(engine: Engine, tenant_id: str, resource: str) -> datetime | None:
+    with engine.connect() as connection:
+        value = connection.execute(
+            select(sync_state.c.watermark).where(
+                sync_state.c.tenant_id == tenant_id, sync_state.c.resource == resource
+            )
+        ).scalar_one_or_none()
+    return as_utc(value) if value is not None else None
+
+
+def set_watermark(
+    connection: Connection, tenant_id: str, resource: str, watermark: datetime | None
+) -> None:
+    if watermark is None:
+        return
+    connection.execute(
+        delete(sync_state).where(
+            sync_state.c.tenant_id == tenant_id, sync_state.c.resource == resource
+        )
+    )
+    connection.execute(
+        insert(sync_state).values(
+            tenant_id=tenant_id,
+            resource=resource,
+            watermark=watermark,
+            updated_at=datetime.now(UTC),
+        )
+    )
