@@ -25,7 +25,7 @@ from decimal import Decimal
 
 import requests
 
-from xero_pipeline.sandbox.tour import sandbox_token
+from xero_pipeline.sandbox.consent import sandbox_token
 
 AS_OF = "2026-11-22"
 MONTHS = 12  # the most recent months of the large organisation (~1,700 invoices each)

@@ -1,26 +1,32 @@
 """`xero-pipeline …`: the command line.
 
-`run` is what `make run` calls: today it starts the sandbox, reads every endpoint once over HTTP
-and prints what each tenant serves. `sandbox` serves the sandbox until interrupted. `connect`
-gives the pipeline access to a real Xero organisation (the standard OAuth2 consent).
+`run` is what `make run` calls: it materializes the pipeline (against the built-in sandbox
+unless a Xero app is configured) and prints what was loaded. `sandbox` serves the sandbox until
+interrupted. `connect` gives the pipeline access to a real Xero organisation (OAuth2 consent).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date
 
+import dagster as dg
+
+from xero_pipeline.definitions import defs
+from xero_pipeline.resources import XeroResource
 from xero_pipeline.sandbox import Sandbox, SandboxConfig
 from xero_pipeline.sandbox.app import SANDBOX_CLIENT_ID
 from xero_pipeline.sandbox.faults import FaultConfig
 from xero_pipeline.sandbox.limits import LimitConfig
-from xero_pipeline.sandbox.tour import tour
+from xero_pipeline.summary import loaded_summary
+from xero_pipeline.warehouse.engine import warehouse_url
 from xero_pipeline.xero.auth import TokenProvider
 from xero_pipeline.xero.client import XeroClient
 from xero_pipeline.xero.connect import connect
 from xero_pipeline.xero.errors import XeroError
-from xero_pipeline.xero.settings import XeroSettings
+from xero_pipeline.xero.settings import XeroSettings, project_data
 
 
 def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
@@ -71,9 +77,29 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    with Sandbox(_sandbox_config(args)) as sandbox:
-        print(f"Started the Xero sandbox on {sandbox.url} (no Xero account needed).")
-        print(tour(sandbox.url))
+    """Materialize the pipeline into the warehouse, in a Dagster instance under the data folder
+    (so the runs show in `dagster dev` afterwards), then print what was loaded."""
+    data = project_data()
+    home = data / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DAGSTER_HOME", str(home))
+    settings = XeroSettings.from_env()  # a configuration error stops here, naming the variable
+    url = warehouse_url()
+    print(f"Xero: {'the built-in sandbox' if settings.sandbox else settings.api_base}")
+    print(f"Warehouse: {url}")
+    print(f"Dagster instance: {os.environ['DAGSTER_HOME']}\n")
+    job = defs.resolve_job_def("reference_data")
+    resources = {"xero": XeroResource(sandbox_size=args.size, sandbox_seed=args.seed)}
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance, resources=resources, raise_on_error=False
+        )
+    print(loaded_summary(url))
+    if not result.success:
+        for event in result.get_step_failure_events():
+            print(f"FAILED {event.step_key}: {event.event_specific_data.error.message.strip()}")
+        return 1
+    print(f"\nDone. Explore it: .venv/bin/dagster dev (with DAGSTER_HOME={home})")
     return 0
 
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import dagster as dg
-import requests
 from pydantic import PrivateAttr
 from sqlalchemy import Engine
 
 from xero_pipeline.sandbox import Sandbox, SandboxConfig
 from xero_pipeline.sandbox.app import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from xero_pipeline.sandbox.consent import REDIRECT_URI, consent_code
 from xero_pipeline.warehouse.engine import connect, warehouse_url
 from xero_pipeline.xero.auth import TokenProvider
 from xero_pipeline.xero.client import Tenant, XeroClient
@@ -22,8 +21,6 @@ from xero_pipeline.xero.connect import authorize_url, exchange_code
 from xero_pipeline.xero.governor import Limits
 from xero_pipeline.xero.secret import Secret
 from xero_pipeline.xero.settings import XeroSettings
-
-SANDBOX_REDIRECT = "http://localhost:8910/callback"
 
 
 def sandbox_settings(
@@ -38,12 +35,8 @@ def sandbox_settings(
         identity_base=base_url,
         token_path=token_dir / "sandbox_tokens.json",
     )
-    # The sandbox's consent screen says yes at once: follow its redirect by hand.
-    consent = requests.get(
-        authorize_url(settings, SANDBOX_REDIRECT, "sandbox"), allow_redirects=False, timeout=30
-    )
-    code = parse_qs(urlsplit(consent.headers["Location"]).query)["code"][0]
-    exchange_code(settings, code, SANDBOX_REDIRECT)
+    code = consent_code(authorize_url(settings, REDIRECT_URI, "sandbox"))
+    exchange_code(settings, code, REDIRECT_URI)
     return settings
 
 

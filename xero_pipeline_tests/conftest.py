@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from xero_pipeline.sandbox import Sandbox, SandboxConfig
+from xero_pipeline.sandbox.consent import sandbox_token
 from xero_pipeline.sandbox.limits import LimitConfig
-from xero_pipeline.sandbox.tour import sandbox_token
 
 AS_OF = date(2026, 11, 22)  # a fixed "today" keeps the sandbox's data the same on every run
 PG_ADMIN_DSN = os.environ.get("XERO_TEST_PG_DSN", "host=127.0.0.1 port=5432 dbname=postgres")
@@ -90,8 +90,8 @@ def xero(sandbox: Sandbox) -> XeroHTTP:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the local PostgreSQL server, dropped afterwards.
+def pg_admin() -> Iterator[Any]:
+    """An autocommit connection to the local PostgreSQL server's `postgres` database.
 
     Skips when the server is missing, except on CI (CI=true), where that is a failure.
     """
@@ -102,18 +102,58 @@ def postgres_url() -> Iterator[str]:
             pytest.fail(f"PostgreSQL is required on CI and is not reachable: {exc}")
         pytest.skip(f"PostgreSQL is not reachable: {exc}")
     admin.autocommit = True
+    yield admin
+    admin.close()
+
+
+def _new_database(admin: Any) -> tuple[str, str]:
     name = f"xero_pipeline_test_{uuid.uuid4().hex[:10]}"
     with admin.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
     params = admin.get_dsn_parameters()
     user = params.get("user", "postgres")
     host, port = params.get("host", "127.0.0.1"), params.get("port", "5432")
+    return name, f"postgresql+psycopg2://{user}@{host}:{port}/{name}"
+
+
+def _drop_database(admin: Any, name: str) -> None:
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(pg_admin: Any) -> Iterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    name, url = _new_database(pg_admin)
     try:
-        yield f"postgresql+psycopg2://{user}@{host}:{port}/{name}"
+        yield url
     finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+        _drop_database(pg_admin, name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def warehouse_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """Each warehouse test runs on an SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def xero_env(monkeypatch, tmp_path) -> Callable[[Sandbox], None]:
+    """Point the pipeline's environment at a test's own sandbox, as a connected live app."""
+    from xero_pipeline.resources import sandbox_settings
+
+    def point(sandbox: Sandbox) -> None:
+        settings = sandbox_settings(sandbox.url, tmp_path)
+        monkeypatch.setenv("XERO_CLIENT_ID", settings.client_id)
+        monkeypatch.setenv("XERO_CLIENT_SECRET", settings.client_secret.reveal())
+        monkeypatch.setenv("XERO_API_BASE", sandbox.url)
+        monkeypatch.setenv("XERO_IDENTITY_BASE", sandbox.url)
+        monkeypatch.setenv("XERO_TOKEN_PATH", str(settings.token_path))
+        monkeypatch.delenv("XERO_TENANT_IDS", raising=False)
+
+    return point
 
 
 @pytest.fixture

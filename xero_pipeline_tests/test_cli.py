@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
 import time
 
 import requests
+from sqlalchemy import create_engine, text
 
 from xero_pipeline.cli import main
 
 
-def test_run_tours_every_endpoint_of_every_tenant(capsys) -> None:
-    assert main(["run", "--size", "tiny", "--as-of", "2026-11-22"]) == 0
+def test_run_materializes_the_pipeline_and_prints_what_it_loaded(tmp_path, monkeypatch, capsys):
+    for name in (
+        "XERO_CLIENT_ID",
+        "XERO_CLIENT_SECRET",
+        "XERO_API_BASE",
+        "XERO_IDENTITY_BASE",
+        "WAREHOUSE_URL",
+        "DAGSTER_HOME",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XERO_PIPELINE_DATA", str(tmp_path))
+    assert main(["run", "--size", "tiny"]) == 0
     out = capsys.readouterr().out
     assert "Harbour & Co Coffee Roasters" in out and "Southern Cross Software Pty Ltd" in out
-    for endpoint in (
-        "Organisation",
-        "Contacts",
-        "ContactGroups",
-        "Accounts",
-        "Invoices",
-        "CreditNotes",
-    ):
-        assert out.count(f"  {endpoint} ") == 2, endpoint
+    assert out.count("xero_contact_group_members") == 2
+    warehouse = tmp_path / "warehouse.sqlite"
+    with create_engine(f"sqlite:///{warehouse}").connect() as connection:
+        contacts = connection.execute(text("SELECT count(*) FROM xero_contacts")).scalar_one()
+    assert contacts == 80
+    assert len(re.findall(r"^  xero_contacts\s+40$", out, flags=re.MULTILINE)) == 2  # per tenant
+    runs = list((tmp_path / "dagster_home").rglob("*"))
+    assert runs, "the run should be kept in the Dagster instance under the data folder"
 
 
 def free_port() -> int:
@@ -50,7 +61,7 @@ def test_sandbox_command_serves_on_loopback_until_stopped() -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 state = requests.get(f"http://127.0.0.1:{port}/__sandbox/state", timeout=1)
@@ -62,3 +73,10 @@ def test_sandbox_command_serves_on_loopback_until_stopped() -> None:
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+def test_connect_without_an_app_explains(monkeypatch, capsys) -> None:
+    monkeypatch.delenv("XERO_CLIENT_ID", raising=False)
+    monkeypatch.delenv("XERO_CLIENT_SECRET", raising=False)
+    assert main(["connect", "--no-browser"]) == 2
+    assert "no Xero app" in capsys.readouterr().out

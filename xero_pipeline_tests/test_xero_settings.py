@@ -98,8 +98,9 @@ def test_resource_without_an_app_uses_the_sandbox_and_says_so(monkeypatch):
         return len(tenants)
 
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([tenants_seen], instance=instance,
-                            resources={"xero": XeroResource(sandbox_size="tiny")})
+    result = dg.materialize(
+        [tenants_seen], instance=instance, resources={"xero": XeroResource(sandbox_size="tiny")}
+    )
     assert result.success and result.output_for_node("tenants_seen") == 2
     messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
     assert any(

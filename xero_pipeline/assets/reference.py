@@ -1,7 +1,6 @@
 """Reference data from Xero: the organisation, contacts, contact groups and their members,
 the chart of accounts, and suppliers. Group `xero`. Every configured tenant, side by side."""
 
-
 from collections.abc import Iterator
 
 import dagster as dg

@@ -20,10 +20,14 @@ from xero_pipeline.xero.secret import Secret
 DEFAULT_API_BASE = "https://api.xero.com"
 DEFAULT_IDENTITY_BASE = "https://identity.xero.com"
 LIVE_AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
+
+
 def project_data() -> Path:
     """The project's data folder (warehouse file, Dagster instance, tokens): XERO_PIPELINE_DATA,
     else `data/` in the working directory."""
     return Path(os.environ.get("XERO_PIPELINE_DATA") or Path.cwd() / "data")
+
+
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 

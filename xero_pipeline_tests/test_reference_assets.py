@@ -1,0 +1,286 @@
+"""Reference-data assets: materialized with real resources against the sandbox over HTTP, into
+SQLite and PostgreSQL, and compared with the sandbox's own records."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import dagster as dg
+import pytest
+from sqlalchemy import create_engine, text
+
+from xero_pipeline.assets.reference import reference_assets
+from xero_pipeline.resources import WarehouseResource, XeroResource
+from xero_pipeline.sandbox import Sandbox
+
+TABLES = (
+    "xero_organisation",
+    "xero_contacts",
+    "xero_contact_groups",
+    "xero_contact_group_members",
+    "xero_accounts",
+    "suppliers",
+    "sync_state",
+)
+
+
+def materialize(url: str, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        reference_assets,
+        raise_on_error=raise_on_error,
+        resources={"xero": XeroResource(), "warehouse": WarehouseResource(url=url)},
+    )
+
+
+def query(url: str, sql: str) -> list[tuple]:
+    with create_engine(url).connect() as connection:
+        return [tuple(row) for row in connection.execute(text(sql))]
+
+
+def metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
+    return {
+        event.asset_key.to_user_string(): {
+            k: v.value for k, v in event.materialization.metadata.items()
+        }
+        for event in result.get_asset_materialization_events()
+    }
+
+
+def checksum(url: str) -> dict[str, str]:
+    """A fingerprint of every table's content, to prove a failed run changed nothing."""
+    sums = {}
+    for table in TABLES:
+        columns = "watermark" if table == "sync_state" else "row_hash"
+        rows = sorted(repr(r) for r in query(url, f"SELECT tenant_id, {columns} FROM {table}"))
+        sums[table] = hashlib.sha256("\n".join(rows).encode()).hexdigest()
+    return sums
+
+
+def sandbox_contacts(sandbox: Sandbox) -> set[tuple]:
+    return {
+        (
+            t.tenant_id,
+            c["ContactID"],
+            c["Name"],
+            c["ContactStatus"],
+            c["IsCustomer"],
+            c["IsSupplier"],
+        )
+        for t in sandbox.tenants.values()
+        for c in t.contacts.records
+    }
+
+
+@pytest.fixture
+def pointed(sandbox: Sandbox, xero_env) -> Sandbox:
+    xero_env(sandbox)
+    return sandbox
+
+
+def test_tables_equal_the_sandbox_row_for_row(pointed: Sandbox, warehouse_url: str):
+    result = materialize(warehouse_url)
+    assert result.success
+    sandbox = pointed
+    got = {
+        (t, i, n, s, bool(c), bool(p))
+        for t, i, n, s, c, p in query(
+            warehouse_url,
+            "SELECT tenant_id, contact_id, name, contact_status, is_customer, "
+            "is_supplier FROM xero_contacts",
+        )
+    }
+    assert got == sandbox_contacts(sandbox)
+    groups = {
+        (t.tenant_id, g["ContactGroupID"], g["Name"])
+        for t in sandbox.tenants.values()
+        for g in t.groups.records
+        if g["Status"] == "ACTIVE"
+    }
+    assert (
+        set(
+            query(
+                warehouse_url, "SELECT tenant_id, contact_group_id, name FROM xero_contact_groups"
+            )
+        )
+        == groups
+    )
+    members = {
+        (t.tenant_id, g["ContactGroupID"], c)
+        for t in sandbox.tenants.values()
+        for g in t.groups.records
+        if g["Status"] == "ACTIVE"
+        for c in t.members[g["ContactGroupID"]]
+    }
+    assert (
+        set(
+            query(
+                warehouse_url,
+                "SELECT tenant_id, contact_group_id, contact_id FROM xero_contact_group_members",
+            )
+        )
+        == members
+    )
+    accounts = {
+        (t.tenant_id, a["AccountID"], a.get("Code"), a["Name"], a["Type"], a["Class"], a["Status"])
+        for t in sandbox.tenants.values()
+        for a in t.accounts.records
+    }
+    assert (
+        set(
+            query(
+                warehouse_url,
+                'SELECT tenant_id, account_id, code, name, type, "class", '
+                "status FROM xero_accounts",
+            )
+        )
+        == accounts
+    )
+    suppliers = {(t, i) for t, i, _, _, _, is_supplier in sandbox_contacts(sandbox) if is_supplier}
+    assert set(query(warehouse_url, "SELECT tenant_id, contact_id FROM suppliers")) == suppliers
+    organisations = {
+        (t.tenant_id, t.organisation["BaseCurrency"], t.organisation["ShortCode"])
+        for t in sandbox.tenants.values()
+    }
+    assert (
+        set(
+            query(
+                warehouse_url, "SELECT tenant_id, base_currency, short_code FROM xero_organisation"
+            )
+        )
+        == organisations
+    )
+    links = query(warehouse_url, "SELECT xero_url FROM xero_contacts LIMIT 1")
+    assert links[0][0].startswith("https://go.xero.com/organisationlogin/default.aspx?shortcode=!")
+
+
+def test_second_run_rewrites_nothing_and_spends_one_call_per_resource(pointed, warehouse_url):
+    materialize(warehouse_url)
+    before = checksum(warehouse_url)
+    calls_before = pointed.total_calls()
+    second = metadata(materialize(warehouse_url))
+    for asset, values in second.items():
+        assert (values["inserted"], values["updated"], values["deleted"]) == (0, 0, 0), asset
+    assert second["xero_contacts"]["rows read"] == 0
+    tenants = len(pointed.tenants)
+    groups = sum(
+        1 for t in pointed.tenants.values() for g in t.groups.records if g["Status"] == "ACTIVE"
+    )
+    # Organisation, Contacts (incremental), ContactGroups and Accounts: one call each per tenant;
+    # members: one per group.
+    assert pointed.total_calls() - calls_before == 4 * tenants + groups
+    assert checksum(warehouse_url) == before
+
+
+def test_edits_in_xero_land_exactly(pointed: Sandbox, warehouse_url: str):
+    materialize(warehouse_url)
+    tenant = pointed.tenant(0)
+    pointed.clock.advance(5)
+    renamed, archived = tenant.contacts.records[20], tenant.contacts.records[21]
+    tenant.update_contact(renamed["ContactID"], Name="Renamed & Sons")
+    tenant.update_contact(archived["ContactID"], ContactStatus="ARCHIVED")
+    group = next(g for g in tenant.groups.records if g["Name"] == "Datagate")
+    leaving = tenant.members[group["ContactGroupID"]][2]
+    joining = next(
+        c["ContactID"]
+        for c in tenant.contacts.records
+        if c["ContactID"] not in tenant.members[group["ContactGroupID"]]
+    )
+    tenant.set_group_member(group["ContactGroupID"], leaving, member=False)
+    tenant.set_group_member(group["ContactGroupID"], joining)
+    tenant.add_account("215", "Workshops", "REVENUE", "REVENUE")
+    changes = metadata(materialize(warehouse_url))
+    assert (changes["xero_contacts"]["rows read"], changes["xero_contacts"]["updated"]) == (2, 2)
+    members = changes["xero_contact_group_members"]
+    active = {g["ContactGroupID"] for g in tenant.groups.records if g["Status"] == "ACTIVE"}
+    renamed_memberships = sum(renamed["ContactID"] in tenant.members[g] for g in active)
+    # Member rows carry the contact's name, so the rename updates each of its memberships.
+    assert (members["inserted"], members["deleted"], members["updated"]) == (
+        1,
+        1,
+        renamed_memberships,
+    )
+    assert (changes["xero_accounts"]["inserted"], changes["xero_accounts"]["updated"]) == (1, 0)
+    assert query(
+        warehouse_url, f"SELECT name FROM xero_contacts WHERE contact_id = '{renamed['ContactID']}'"
+    ) == [("Renamed & Sons",)]
+    assert query(
+        warehouse_url,
+        f"SELECT contact_status FROM xero_contacts WHERE contact_id = '{archived['ContactID']}'",
+    ) == [("ARCHIVED",)]
+    assert got_members(warehouse_url, group["ContactGroupID"]) == set(
+        tenant.members[group["ContactGroupID"]]
+    )
+
+
+def got_members(url: str, group_id: str) -> set[str]:
+    return {
+        r[0]
+        for r in query(
+            url,
+            f"SELECT contact_id FROM xero_contact_group_members "
+            f"WHERE contact_group_id = '{group_id}'",
+        )
+    }
+
+
+def inject_duplicate_contact(sandbox: Sandbox) -> None:
+    tenant = sandbox.tenant(0)
+    sandbox.clock.advance(5)
+    tenant.put_raw(
+        "Contact",
+        {**tenant.contacts.records[3], "Name": "Twin", "UpdatedDateUTC": sandbox.clock.now()},
+    )
+    tenant.update_contact(tenant.contacts.records[3]["ContactID"], Name="Original")
+
+
+def inject_empty_name(sandbox: Sandbox) -> None:
+    tenant = sandbox.tenant(0)
+    sandbox.clock.advance(5)
+    tenant.update_contact(tenant.contacts.records[4]["ContactID"], Name="")
+
+
+def inject_unknown_account_type(sandbox: Sandbox) -> None:
+    sandbox.tenant(1).add_account("999", "Mystery", "NOTATYPE", "REVENUE")
+
+
+def inject_member_who_is_not_a_contact(sandbox: Sandbox) -> None:
+    tenant = sandbox.tenant(0)
+    group = next(g for g in tenant.groups.records if g["Name"] == "Datagate")
+    tenant.add_raw_member(group["ContactGroupID"], "00000000-dead-4bee-8000-000000000000")
+
+
+@pytest.mark.parametrize(
+    "inject,asset,check",
+    [
+        (inject_duplicate_contact, "xero_contacts", "contact_id_unique_per_tenant"),
+        (inject_empty_name, "xero_contacts", "name_not_empty"),
+        (inject_unknown_account_type, "xero_accounts", "column_values_to_be_in_set__type"),
+        (
+            inject_member_who_is_not_a_contact,
+            "xero_contact_group_members",
+            "member_is_a_known_contact",
+        ),
+    ],
+)
+def test_bad_data_fails_the_gate_and_publishes_nothing(
+    pointed, warehouse_url, inject, asset, check
+):
+    materialize(warehouse_url)
+    before = checksum(warehouse_url)
+    inject(pointed)
+    result = materialize(warehouse_url, raise_on_error=False)
+    assert not result.success
+    failed = [e for e in result.get_step_failure_events() if e.step_key == asset]
+    assert failed and "quality gate stopped" in failed[0].event_specific_data.error.message
+    evaluations = {
+        e.event_specific_data.check_name: e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    evaluation = evaluations[check]
+    assert not evaluation.passed
+    shown = evaluation.metadata
+    assert shown["unexpected count"].value >= 1
+    assert "sample failing rows" in shown
+    assert checksum(warehouse_url) == before  # tables and watermark exactly as they were

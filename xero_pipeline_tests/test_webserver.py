@@ -1,0 +1,189 @@
+"""The Dagster webserver, started against `workspace.yaml` as its own process, loads the code
+location: its GraphQL API lists the assets, their checks, the job and the schedule."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from xero_pipeline.definitions import defs
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WORKSPACE = REPO_ROOT / "workspace.yaml"
+STARTUP_TIMEOUT = 90  # seconds: importing Dagster and great_expectations is slow
+EXPECTED_ASSETS = {
+    "xero_organisation",
+    "xero_contacts",
+    "xero_contact_groups",
+    "xero_contact_group_members",
+    "xero_accounts",
+    "suppliers",
+}
+
+WORKSPACE_QUERY = """
+query Workspace {
+  workspaceOrError {
+    __typename
+    ... on Workspace {
+      locationEntries {
+        name
+        loadStatus
+        locationOrLoadError {
+          __typename
+          ... on RepositoryLocation {
+            name
+            repositories {
+              name
+              assetNodes {
+                assetKey { path }
+                groupName
+                assetChecksOrError {
+                  __typename
+                  ... on AssetChecks { checks { name } }
+                  ... on Error { message }
+                }
+              }
+              schedules { name cronSchedule pipelineName }
+              jobs { name }
+            }
+          }
+          ... on PythonError { message stack }
+        }
+      }
+    }
+    ... on PythonError { message stack }
+  }
+}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop the webserver and everything it spawned (the code server): SIGTERM, then SIGKILL."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
+    # The leader may have gone while its children linger in the group: kill whatever is left.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def wait_until_up(base: str, process: subprocess.Popen[bytes], stderr_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            pytest.fail(
+                f"dagster-webserver exited with {process.returncode}:\n"
+                f"{stderr_path.read_text(errors='replace')}"
+            )
+        try:
+            if requests.get(f"{base}/server_info", timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"dagster-webserver did not answer within {STARTUP_TIMEOUT}s:\n"
+                f"{stderr_path.read_text(errors='replace')}"
+            )
+        time.sleep(0.5)
+
+
+def graphql(base: str, query: str) -> dict[str, Any]:
+    response = requests.post(f"{base}/graphql", json={"query": query}, timeout=60)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert not body.get("errors"), body["errors"]
+    return body["data"]
+
+
+@pytest.mark.slow
+def test_webserver_loads_the_code_location_with_assets_checks_and_schedule(
+    tmp_path: Path,
+) -> None:
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()  # empty: the instance uses SQLite storage under it
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key
+        not in {"XERO_CLIENT_ID", "XERO_CLIENT_SECRET", "XERO_API_BASE", "XERO_IDENTITY_BASE"}
+    }
+    env["DAGSTER_HOME"] = str(dagster_home)
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    stdout_path = tmp_path / "webserver.out"
+    stderr_path = tmp_path / "webserver.err"
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dagster_webserver",
+                "-w",
+                str(WORKSPACE),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+        try:
+            wait_until_up(base, process, stderr_path)
+            data = graphql(base, WORKSPACE_QUERY)
+        finally:
+            stop_group(process)
+
+    workspace = data["workspaceOrError"]
+    assert workspace["__typename"] == "Workspace", workspace.get("message")
+    entries = workspace["locationEntries"]
+    assert len(entries) == 1, [entry["name"] for entry in entries]
+    location = entries[0]["locationOrLoadError"]
+    assert location is not None, f"location not loaded: {entries[0]['loadStatus']}"
+    if location["__typename"] == "PythonError":
+        pytest.fail(f"code location failed to load: {location['message']}\n{location['stack']}")
+    assert location["__typename"] == "RepositoryLocation"
+    (repository,) = location["repositories"]
+
+    nodes = {"/".join(node["assetKey"]["path"]): node for node in repository["assetNodes"]}
+    assert set(nodes) == EXPECTED_ASSETS
+    assert {node["groupName"] for node in nodes.values()} == {"xero"}
+
+    expected_checks: dict[str, set[str]] = {name: set() for name in EXPECTED_ASSETS}
+    for check_key in defs.resolve_asset_graph().asset_check_keys:
+        expected_checks[check_key.asset_key.to_user_string()].add(check_key.name)
+    assert sum(len(names) for names in expected_checks.values()) == 35
+    for name, node in nodes.items():
+        checks = node["assetChecksOrError"]
+        assert checks["__typename"] == "AssetChecks", (name, checks.get("message"))
+        assert {check["name"] for check in checks["checks"]} == expected_checks[name], name
+
+    schedules = {schedule["name"]: schedule for schedule in repository["schedules"]}
+    assert "reference_data_daily" in schedules, sorted(schedules)
+    assert schedules["reference_data_daily"]["cronSchedule"] == "0 5 * * *"
+    assert schedules["reference_data_daily"]["pipelineName"] == "reference_data"
+    assert "reference_data" in {job["name"] for job in repository["jobs"]}
