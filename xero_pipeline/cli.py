@@ -82,6 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     data = project_data()
     home = data / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():  # a local instance: SQLite storage, no telemetry
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     os.environ.setdefault("DAGSTER_HOME", str(home))
     settings = XeroSettings.from_env()  # a configuration error stops here, naming the variable
     url = warehouse_url()
@@ -92,7 +94,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     resources = {"xero": XeroResource(sandbox_size=args.size, sandbox_seed=args.seed)}
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
-            instance=instance, resources=resources, raise_on_error=False
+            instance=instance, resources=resources, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
     print(loaded_summary(url))
     if not result.success:
