@@ -94,7 +94,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     resources = {"xero": XeroResource(sandbox_size=args.size, sandbox_seed=args.seed)}
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
-            instance=instance, resources=resources, raise_on_error=False,
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
     print(loaded_summary(url))

@@ -122,14 +122,19 @@ def test_resource_with_half_an_app_fails_before_calling_xero(monkeypatch):
     assert isinstance(cause, ConfigError) and cause.variable == "XERO_CLIENT_SECRET"
 
 
-def test_connect_flow_stores_a_working_refresh_token(sandbox, tmp_path: Path):
-    settings = XeroSettings(
+@pytest.fixture
+def settings(sandbox, tmp_path: Path) -> XeroSettings:
+    """The sandbox's standard app, not yet connected (no refresh token stored)."""
+    return XeroSettings(
         client_id=SANDBOX_CLIENT_ID,
         client_secret=Secret(SANDBOX_CLIENT_SECRET),
         api_base=sandbox.url,
         identity_base=sandbox.url,
         token_path=tmp_path / "tokens.json",
     )
+
+
+def test_connect_flow_stores_a_working_refresh_token(settings: XeroSettings):
     printed: list[str] = []
 
     def browser(message: str) -> None:
@@ -146,14 +151,7 @@ def test_connect_flow_stores_a_working_refresh_token(sandbox, tmp_path: Path):
     assert len(client.tenants()) == 2
 
 
-def test_connect_rejects_a_forged_redirect(sandbox, tmp_path: Path):
-    settings = XeroSettings(
-        client_id=SANDBOX_CLIENT_ID,
-        client_secret=Secret(SANDBOX_CLIENT_SECRET),
-        api_base=sandbox.url,
-        identity_base=sandbox.url,
-        token_path=tmp_path / "tokens.json",
-    )
+def test_connect_rejects_a_forged_redirect(settings: XeroSettings):
 
     def forger(message: str) -> None:
         if "Open this URL" in message:

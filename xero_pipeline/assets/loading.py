@@ -17,7 +17,7 @@ from sqlalchemy import Table, select
 
 from xero_pipeline.quality.gate import check_results, validate
 from xero_pipeline.resources import WarehouseResource, XeroResource
-from xero_pipeline.warehouse.publish import publish
+from xero_pipeline.warehouse.publish import Load, publish
 from xero_pipeline.warehouse.schema import key_columns
 from xero_pipeline.xero.client import Tenant
 
@@ -53,14 +53,8 @@ def gated_publish(
             metadata={"failed expectations": [o.expectation.name for o in gate.blocking_failures]},
         )
     publishable = [{k: v for k, v in row.items() if k not in gate_only_columns} for row in rows]
-    result = publish(
-        warehouse.engine,
-        table,
-        publishable,
-        tenant_ids=[t.tenant_id for t in tenants],
-        mirror=mirror,
-        watermarks=watermarks,
-    )
+    load = Load(table, publishable, [t.tenant_id for t in tenants], mirror)
+    result = publish(warehouse.engine, load, watermarks=watermarks)[table.name]
     metadata: dict[str, Any] = {
         **result.as_metadata(),
         "tenants": ", ".join(f"{t.name} ({t.tenant_id})" for t in tenants),

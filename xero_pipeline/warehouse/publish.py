@@ -15,7 +15,7 @@ import hashlib
 import io
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -80,28 +80,39 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+@dataclass(frozen=True)
+class Load:
+    """Rows for one table. With `mirror`, rows of `tenant_ids` that are not in `rows` are deleted
+    — only within `scope` when given: an SQL condition on the table (e.g. a month of document
+    dates) and its parameters (lists expand to `IN (…)`)."""
+
+    table: Table
+    rows: Sequence[Mapping[str, Any]]
+    tenant_ids: Sequence[str]
+    mirror: bool
+    scope: tuple[str, dict[str, Any]] | None = None
+
+
 def publish(
     engine: Engine,
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    tenant_ids: Iterable[str],
-    mirror: bool,
+    *loads: Load,
     watermarks: Mapping[tuple[str, str], datetime | None] | None = None,
-) -> PublishResult:
-    """Publish `rows` of `table` for `tenant_ids` (see the module doc), and set the watermarks
-    `{(tenant_id, resource): timestamp}`, all in one transaction."""
+) -> dict[str, PublishResult]:
+    """Publish every load and set the watermarks `{(tenant_id, resource): timestamp}`, all in one
+    transaction. Returns what happened per table."""
     loaded_at = datetime.now(UTC)
-    full_rows = [{**row, "row_hash": row_hash(row), "loaded_at": loaded_at} for row in rows]
+    results = {}
     with engine.begin() as connection:
-        staging = _stage(connection, table, full_rows)
-        try:
-            result = _merge(connection, table, staging, list(tenant_ids), mirror)
-            for (tenant_id, resource), watermark in (watermarks or {}).items():
-                set_watermark(connection, tenant_id, resource, watermark)
-        finally:
-            staging.drop(connection)
-    return result
+        for load in loads:
+            rows = [{**row, "row_hash": row_hash(row), "loaded_at": loaded_at} for row in load.rows]
+            staging = _stage(connection, load.table, rows)
+            try:
+                results[load.table.name] = _merge(connection, load, staging)
+            finally:
+                staging.drop(connection)
+        for (tenant_id, resource), watermark in (watermarks or {}).items():
+            set_watermark(connection, tenant_id, resource, watermark)
+    return results
 
 
 def _stage(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> Table:
@@ -145,19 +156,22 @@ def _csv_value(value: Any) -> str:
     return '"' + str(value).replace('"', '""') + '"'
 
 
-def _merge(
-    connection: Connection, table: Table, staging: Table, tenant_ids: list[str], mirror: bool
-) -> PublishResult:
+def _merge(connection: Connection, load: Load, staging: Table) -> PublishResult:
+    table = load.table
     keys = key_columns(table)
     target, stg = f'"{table.name}"', f'"{staging.name}"'
     same_key = " AND ".join(f'{target}."{k}" = s."{k}"' for k in keys)
     columns = ", ".join(f'"{c.name}"' for c in table.columns)
 
-    def count(sql: str, **params: Any) -> int:
+    def run(sql: str, params: dict[str, Any] | None = None) -> Any:
         statement = text(sql)
-        if "tenants" in params:
-            statement = statement.bindparams(bindparam("tenants", expanding=True))
-        return int(connection.execute(statement, params).scalar_one())
+        expanding = [name for name, value in (params or {}).items() if isinstance(value, list)]
+        if expanding:
+            statement = statement.bindparams(*[bindparam(n, expanding=True) for n in expanding])
+        return connection.execute(statement, params or {})
+
+    def count(sql: str, params: dict[str, Any] | None = None) -> int:
+        return int(run(sql, params).scalar_one())
 
     staged = count(f"SELECT count(*) FROM {stg}")
     inserted = count(
@@ -168,29 +182,22 @@ def _merge(
         f"WHERE {same_key} AND {target}.row_hash <> s.row_hash)"
     )
     deleted = 0
-    if mirror and tenant_ids:
+    if load.mirror and load.tenant_ids:
+        scope, params = load.scope or ("1 = 1", {})
         gone = (
-            f"{target}.tenant_id IN :tenants AND NOT EXISTS "
+            f"{target}.tenant_id IN :tenants AND ({scope}) AND NOT EXISTS "
             f"(SELECT 1 FROM {stg} s WHERE {same_key})"
         )
-        deleted = count(f"SELECT count(*) FROM {target} WHERE {gone}", tenants=tenant_ids)
-        connection.execute(
-            text(f"DELETE FROM {target} WHERE {gone}").bindparams(
-                bindparam("tenants", expanding=True)
-            ),
-            {"tenants": tenant_ids},
-        )
-    connection.execute(
-        text(
-            f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {stg} s "
-            f"WHERE {same_key} AND {target}.row_hash <> s.row_hash)"
-        )
+        params = {**params, "tenants": list(load.tenant_ids)}
+        deleted = count(f"SELECT count(*) FROM {target} WHERE {gone}", params)
+        run(f"DELETE FROM {target} WHERE {gone}", params)
+    run(
+        f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {stg} s "
+        f"WHERE {same_key} AND {target}.row_hash <> s.row_hash)"
     )
-    connection.execute(
-        text(
-            f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {stg} s "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {target} WHERE {same_key})"
-        )
+    run(
+        f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {stg} s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {target} WHERE {same_key})"
     )
     return PublishResult(staged=staged, inserted=inserted, updated=updated, deleted=deleted)
 

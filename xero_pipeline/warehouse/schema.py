@@ -11,9 +11,11 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     Text,
@@ -142,6 +144,83 @@ suppliers = Table(
     Column("xero_url", Text),
     *_bookkeeping(),
 )
+
+
+def _money(name: str) -> Column:
+    return Column(name, Numeric(18, 4))
+
+
+def _document(name: str, id_column: str, number_column: str, extra: list[Column]) -> Table:
+    """Invoices and credit notes share Xero's document shape."""
+    return Table(
+        name,
+        metadata,
+        _tenant(),
+        Column(id_column, String(36), primary_key=True),
+        Column(number_column, Text),
+        Column("reference", Text),
+        Column("type", String(16)),
+        Column("status", String(16)),
+        Column("contact_id", String(36)),
+        Column("contact_name", Text),
+        Column("date", Date),
+        Column("due_date", Date),
+        Column("line_amount_types", String(16)),
+        _money("sub_total"),
+        _money("total_tax"),
+        _money("total"),
+        Column("currency_code", String(3)),
+        Column("currency_rate", Numeric(20, 10)),
+        Column("fully_paid_on_date", Date),
+        Column("updated_date_utc", DateTime(timezone=True)),
+        *extra,
+        Column("xero_url", Text),
+        Column("raw", JSON),
+        *_bookkeeping(),
+    )
+
+
+def _lines(name: str, parent_id: str, parent_date: str) -> Table:
+    """One row per line; keyed by position because credit-note lines carry no LineItemID."""
+    return Table(
+        name,
+        metadata,
+        _tenant(),
+        Column(parent_id, String(36), primary_key=True),
+        Column("line_number", Integer, primary_key=True),
+        Column("line_item_id", String(36)),
+        Column(parent_date, Date),
+        Column("description", Text),
+        Column("quantity", Numeric(18, 4)),
+        _money("unit_amount"),
+        Column("item_code", Text),
+        Column("account_code", String(16)),
+        Column("account_id", String(36)),
+        Column("tax_type", String(32)),
+        _money("tax_amount"),
+        _money("line_amount"),
+        Column("discount_rate", Numeric(9, 4)),
+        Column("tracking", JSON),
+        *_bookkeeping(),
+    )
+
+
+xero_invoices = _document(
+    "xero_invoices",
+    "invoice_id",
+    "invoice_number",
+    [
+        _money("total_discount"),
+        _money("amount_due"),
+        _money("amount_paid"),
+        _money("amount_credited"),
+    ],
+)
+xero_invoice_lines = _lines("xero_invoice_lines", "invoice_id", "invoice_date")
+xero_credit_notes = _document(
+    "xero_credit_notes", "credit_note_id", "credit_note_number", [_money("remaining_credit")]
+)
+xero_credit_note_lines = _lines("xero_credit_note_lines", "credit_note_id", "credit_note_date")
 
 sync_state = Table(
     "sync_state",
