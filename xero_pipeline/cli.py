@@ -1,7 +1,8 @@
 """`xero-pipeline …`: the command line.
 
 `run` is what `make run` calls: it materializes the pipeline (against the built-in sandbox
-unless a Xero app is configured) and prints what was loaded. `sandbox` serves the sandbox until
+unless a Xero app is configured) and prints what was loaded. `backfill` loads sales history for a
+range of months. `sandbox` serves the sandbox until
 interrupted. `connect` gives the pipeline access to a real Xero organisation (OAuth2 consent).
 """
 
@@ -10,17 +11,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from xero_pipeline.definitions import defs
-from xero_pipeline.resources import XeroResource
+from xero_pipeline.backfill import parse_month, run_backfill
+from xero_pipeline.definitions import SALES_START, defs
+from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.sandbox import Sandbox, SandboxConfig
 from xero_pipeline.sandbox.app import SANDBOX_CLIENT_ID
 from xero_pipeline.sandbox.faults import FaultConfig
 from xero_pipeline.sandbox.limits import LimitConfig
-from xero_pipeline.summary import loaded_summary
+from xero_pipeline.summary import history_summary, loaded_summary
 from xero_pipeline.warehouse.engine import warehouse_url
 from xero_pipeline.xero.auth import TokenProvider
 from xero_pipeline.xero.client import XeroClient
@@ -91,7 +93,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"Warehouse: {url}")
     print(f"Dagster instance: {os.environ['DAGSTER_HOME']}\n")
     job = defs.resolve_job_def("reference_data")
-    resources = {"xero": XeroResource(sandbox_size=args.size, sandbox_seed=args.seed)}
+    resources = {
+        "xero": XeroResource(sandbox_size=args.size, sandbox_seed=args.seed),
+        "warehouse": WarehouseResource(),
+    }
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance,
@@ -101,11 +106,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     print(loaded_summary(url))
     if not result.success:
-        for event in result.get_step_failure_events():
-            print(f"FAILED {event.step_key}: {event.event_specific_data.error.message.strip()}")
-        return 1
+        return report_failures(result)
+    first = SALES_START if args.history_from is None else parse_month(args.history_from, "--from")
+    print(f"\nSales history from {first:%Y-%m}:")
+    history = run_backfill(defs, first, datetime.now(UTC).date(), resources)
+    print(history_summary(url))
+    if not history.success:
+        return report_failures(history)
     print(f"\nDone. Explore it: .venv/bin/dagster dev (with DAGSTER_HOME={home})")
     return 0
+
+
+def report_failures(result: dg.ExecuteInProcessResult) -> int:
+    for event in result.get_step_failure_events():
+        error = event.event_specific_data.error
+        cause = error.cause.message.strip() if error.cause else ""
+        print(f"FAILED {event.step_key}: {cause or error.message.strip()}")
+    return 1
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    home = project_data() / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DAGSTER_HOME", str(home))
+    first = parse_month(args.start, "--from")
+    last = parse_month(args.end, "--to") if args.end else datetime.now(UTC).date()
+    resources = {"xero": XeroResource(), "warehouse": WarehouseResource()}
+    print(f"Backfilling invoices and credit notes, {first:%Y-%m} to {last:%Y-%m}:")
+    result = run_backfill(defs, first, last, resources)
+    print(history_summary(warehouse_url()))
+    return 0 if result.success else report_failures(result)
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
@@ -128,7 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the main job against the built-in sandbox")
     _add_sandbox_options(run)
+    run.add_argument("--history-from", help="first month of sales history (default: the start)")
     run.set_defaults(func=cmd_run)
+    fill = commands.add_parser("backfill", help="load sales history for a range of months")
+    fill.add_argument("--from", dest="start", required=True, help="first month, e.g. 2021-01")
+    fill.add_argument("--to", dest="end", help="last month, e.g. 2024-06 (default: this month)")
+    fill.set_defaults(func=cmd_backfill)
     serve = commands.add_parser("sandbox", help="serve the Xero sandbox until interrupted")
     _add_sandbox_options(serve)
     serve.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0: any)")

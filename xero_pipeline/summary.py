@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy import String, create_engine, func, inspect, select
 
 from xero_pipeline.warehouse.schema import metadata, xero_organisation
 
@@ -41,4 +41,34 @@ def loaded_summary(url: str) -> str:
     for tenant_id, tables in counts.items():
         lines.append(f"{names.get(tenant_id, '?')}  (tenant {tenant_id})")
         lines += [f"  {name:<{width}} {tables.get(name, 0):>7}" for name in SUMMARY_TABLES]
+    return "\n".join(lines)
+
+
+def history_summary(url: str, last_months: int | None = None) -> str:
+    """Documents and lines per month, both resources, all tenants."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table("xero_invoices"):
+                return "(no sales history loaded)"
+            counts: dict[str, list[int]] = {}
+            for position, (table, date_column) in enumerate(
+                (
+                    ("xero_invoices", "date"),
+                    ("xero_invoice_lines", "invoice_date"),
+                    ("xero_credit_notes", "date"),
+                    ("xero_credit_note_lines", "credit_note_date"),
+                )
+            ):
+                column = metadata.tables[table].c[date_column]
+                month = func.substr(func.cast(column, String), 1, 7)
+                for key, count in connection.execute(select(month, func.count()).group_by(month)):
+                    counts.setdefault(key, [0, 0, 0, 0])[position] = count
+    finally:
+        engine.dispose()
+    months = sorted(counts)[-last_months:] if last_months else sorted(counts)
+    lines = [f"{'month':<8} {'invoices':>9} {'lines':>7} {'credit notes':>13} {'lines':>7}"]
+    lines += [
+        f"{m:<8} {c[0]:>9} {c[1]:>7} {c[2]:>13} {c[3]:>7}" for m in months for c in [counts[m]]
+    ]
     return "\n".join(lines)

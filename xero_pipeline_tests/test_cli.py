@@ -32,10 +32,40 @@ def test_run_materializes_the_pipeline_and_prints_what_it_loaded(tmp_path, monke
     warehouse = tmp_path / "warehouse.sqlite"
     with create_engine(f"sqlite:///{warehouse}").connect() as connection:
         contacts = connection.execute(text("SELECT count(*) FROM xero_contacts")).scalar_one()
+        invoices = connection.execute(text("SELECT count(*) FROM xero_invoices")).scalar_one()
     assert contacts == 80
     assert len(re.findall(r"^  xero_contacts\s+40$", out, flags=re.MULTILINE)) == 2  # per tenant
+    assert invoices == 2 * 120  # the tiny organisations' whole sales history
+    assert re.search(r"^month\s+invoices\s+lines\s+credit notes\s+lines$", out, re.MULTILINE)
+    assert "48/48 months" in out
     runs = list((tmp_path / "dagster_home").rglob("*"))
     assert runs, "the run should be kept in the Dagster instance under the data folder"
+
+
+def test_backfill_command_shows_progress_and_the_months(
+    make_sandbox, xero_env, tmp_path, monkeypatch, capsys
+):
+    sandbox = make_sandbox()
+    xero_env(sandbox)
+    monkeypatch.setenv("XERO_SALES_START_DATE", "2025-06")
+    monkeypatch.setenv("XERO_PIPELINE_DATA", str(tmp_path))
+    monkeypatch.delenv("WAREHOUSE_URL", raising=False)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert main(["backfill", "--from", "2026-05", "--to", "2026-06"]) == 0
+    out = capsys.readouterr().out
+    assert "4/4 months" in out  # two months of invoices and of credit notes
+    months = re.findall(r"^(2026-0[56])\s+(\d+)\s+\d+\s+(\d+)", out, re.MULTILINE)
+    expected = {
+        f"2026-0{m}": sum(
+            1
+            for t in sandbox.tenants.values()
+            for s in t.invoices.stubs
+            if (s.date.year, s.date.month) == (2026, m)
+        )
+        for m in (5, 6)
+    }
+    assert {month: int(invoices) for month, invoices, _ in months} == expected
+    assert main(["backfill", "--from", "1999-01", "--to", "1999-02"]) == 1
 
 
 def free_port() -> int:

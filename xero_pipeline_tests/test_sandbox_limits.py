@@ -150,3 +150,11 @@ def test_fault_rate_fails_about_that_share(make_sandbox) -> None:
     failures = sum(status != 200 for status in statuses)
     assert 35 <= failures <= 85
     assert set(statuses) == {200, 500, 503}
+
+
+def test_limits_off_sends_no_limit_headers(make_sandbox) -> None:
+    """Limits off means unlimited: a client pacing itself by the headers must not slow down."""
+    xero = XeroHTTP(make_sandbox(limits=LimitConfig(enabled=False, per_minute=2)))
+    responses = [xero.get("Accounts") for _ in range(5)]
+    assert [r.status_code for r in responses] == [200] * 5
+    assert not any(name in r.headers for r in responses for name in LIMIT_HEADERS)

@@ -21,13 +21,23 @@ from xero_pipeline.definitions import defs
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = REPO_ROOT / "workspace.yaml"
 STARTUP_TIMEOUT = 90  # seconds: importing Dagster and great_expectations is slow
-EXPECTED_ASSETS = {
-    "xero_organisation",
-    "xero_contacts",
-    "xero_contact_groups",
-    "xero_contact_group_members",
-    "xero_accounts",
-    "suppliers",
+EXPECTED_GROUPS = {
+    "xero_organisation": "xero",
+    "xero_contacts": "xero",
+    "xero_contact_groups": "xero",
+    "xero_contact_group_members": "xero",
+    "xero_accounts": "xero",
+    "suppliers": "xero",
+    "xero_invoices": "xero_history",
+    "xero_invoice_lines": "xero_history",
+    "xero_credit_notes": "xero_history",
+    "xero_credit_note_lines": "xero_history",
+}
+EXPECTED_ASSETS = set(EXPECTED_GROUPS)
+EXPECTED_SCHEDULES = {  # name: (cron, job)
+    "reference_data_daily": ("0 5 * * *", "reference_data"),
+    "sales_sync_every_15_minutes": ("*/15 * * * *", "sales_sync"),
+    "reconcile_recent_months": ("0 2 * * *", "sales_history"),
 }
 
 WORKSPACE_QUERY = """
@@ -171,19 +181,21 @@ def test_webserver_loads_the_code_location_with_assets_checks_and_schedule(
 
     nodes = {"/".join(node["assetKey"]["path"]): node for node in repository["assetNodes"]}
     assert set(nodes) == EXPECTED_ASSETS
-    assert {node["groupName"] for node in nodes.values()} == {"xero"}
+    assert {name: node["groupName"] for name, node in nodes.items()} == EXPECTED_GROUPS
 
     expected_checks: dict[str, set[str]] = {name: set() for name in EXPECTED_ASSETS}
     for check_key in defs.resolve_asset_graph().asset_check_keys:
         expected_checks[check_key.asset_key.to_user_string()].add(check_key.name)
-    assert sum(len(names) for names in expected_checks.values()) == 35
+    assert sum(len(names) for names in expected_checks.values()) == 65
     for name, node in nodes.items():
         checks = node["assetChecksOrError"]
         assert checks["__typename"] == "AssetChecks", (name, checks.get("message"))
         assert {check["name"] for check in checks["checks"]} == expected_checks[name], name
 
     schedules = {schedule["name"]: schedule for schedule in repository["schedules"]}
-    assert "reference_data_daily" in schedules, sorted(schedules)
-    assert schedules["reference_data_daily"]["cronSchedule"] == "0 5 * * *"
-    assert schedules["reference_data_daily"]["pipelineName"] == "reference_data"
-    assert "reference_data" in {job["name"] for job in repository["jobs"]}
+    assert {name: (s["cronSchedule"], s["pipelineName"]) for name, s in schedules.items()} == (
+        EXPECTED_SCHEDULES
+    )
+    assert {"reference_data", "sales_history", "sales_sync"} <= {
+        job["name"] for job in repository["jobs"]
+    }

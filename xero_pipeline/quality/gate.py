@@ -169,6 +169,28 @@ def validate(name: str, rows: list[dict[str, Any]], id_columns: list[str]) -> Ga
     return GateResult(name, outcomes)
 
 
+def combine(suite: str, gates: list[GateResult]) -> GateResult:
+    """One result for a suite run on several batches (the months of a backfill): an expectation
+    passes only if it passed on every batch; counts add up; samples are the first ones found."""
+    merged: dict[str, Outcome] = {}
+    for gate in gates:
+        for outcome in gate.outcomes:
+            seen = merged.get(outcome.expectation.name)
+            if seen is None:
+                merged[outcome.expectation.name] = outcome
+                continue
+            merged[outcome.expectation.name] = Outcome(
+                outcome.expectation,
+                seen.success and outcome.success,
+                seen.unexpected_count + outcome.unexpected_count,
+                seen.element_count + outcome.element_count,
+                (seen.sample + outcome.sample)[:SAMPLE_ROWS],
+            )
+    if not merged:
+        return GateResult(suite, [Outcome(e, True) for e in load_suite(suite)])
+    return GateResult(suite, list(merged.values()))
+
+
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
     return {
         k: (None if v is None or (isinstance(v, float) and v != v) else str(v))

@@ -71,6 +71,8 @@ class RateLimiter:
     def acquire(self, tenant_id: str) -> Verdict:
         """Admit a call (and count it as in flight) or say which limit it hit."""
         cfg = self.config
+        if not cfg.enabled:
+            return Verdict(True, {})  # limits off: nothing counted, no limit headers
         with self._lock:
             now = self._now()
             state = self._tenants.setdefault(tenant_id, _TenantState())
@@ -78,15 +80,14 @@ class RateLimiter:
             state.day.roll(now, cfg.day_seconds)
             self._app_minute.roll(now, cfg.minute_seconds)
             problem, retry = None, 0.0
-            if cfg.enabled:
-                if state.in_flight >= cfg.concurrent:
-                    problem, retry = "concurrent", 1
-                elif state.day.count >= cfg.per_day:
-                    problem, retry = "day", state.day.reset_in(now, cfg.day_seconds)
-                elif state.minute.count >= cfg.per_minute:
-                    problem, retry = "minute", state.minute.reset_in(now, cfg.minute_seconds)
-                elif self._app_minute.count >= cfg.app_per_minute:
-                    problem, retry = "appminute", self._app_minute.reset_in(now, cfg.minute_seconds)
+            if state.in_flight >= cfg.concurrent:
+                problem, retry = "concurrent", 1
+            elif state.day.count >= cfg.per_day:
+                problem, retry = "day", state.day.reset_in(now, cfg.day_seconds)
+            elif state.minute.count >= cfg.per_minute:
+                problem, retry = "minute", state.minute.reset_in(now, cfg.minute_seconds)
+            elif self._app_minute.count >= cfg.app_per_minute:
+                problem, retry = "appminute", self._app_minute.reset_in(now, cfg.minute_seconds)
             if problem is None:
                 state.in_flight += 1
                 state.minute.count += 1
@@ -108,7 +109,9 @@ class RateLimiter:
 
     def release(self, tenant_id: str) -> None:
         with self._lock:
-            self._tenants[tenant_id].in_flight -= 1
+            state = self._tenants.get(tenant_id)
+            if state is not None and state.in_flight > 0:
+                state.in_flight -= 1
 
     def calls_today(self, tenant_id: str) -> int:
         with self._lock:

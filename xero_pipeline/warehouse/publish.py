@@ -68,6 +68,21 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        as_float = float(value)
+        return as_float if Decimal(repr(as_float)) == value else str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def to_json(value: Any) -> str:
+    """JSON for the warehouse's `raw` and `tracking` columns. Amounts stay numbers where a float
+    holds them exactly (the typed columns are exact in any case)."""
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
 def row_hash(row: Mapping[str, Any]) -> str:
     content = {k: _canonical(v) for k, v in row.items() if k not in BOOKKEEPING}
     return hashlib.md5(
@@ -152,7 +167,7 @@ def _csv_value(value: Any) -> str:
     if isinstance(value, int | Decimal):
         return str(value)
     if isinstance(value, dict | list):
-        value = json.dumps(value, default=str)
+        value = to_json(value)
     return '"' + str(value).replace('"', '""') + '"'
 
 

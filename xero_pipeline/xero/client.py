@@ -72,6 +72,13 @@ class CallStats:
         return sum(n for (t, _), n in self.calls.items() if tenant_id in (None, t))
 
 
+def _safe_timestamp(value: Any) -> datetime | None:
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        return None
+
+
 def endpoint_of(path: str) -> str:
     return path.split("/", 1)[0]
 
@@ -93,6 +100,7 @@ class XeroClient:
         self.governors = governors or Governors(limits)
         self.retry = retry or RetryPolicy()
         self.stats = CallStats()
+        self.server_time: dict[str, datetime] = {}  # per tenant: Xero's clock at the last answer
 
     def __repr__(self) -> str:
         return f"XeroClient(api_base={self.settings.api_base!r})"
@@ -170,7 +178,11 @@ class XeroClient:
             if response is not None:
                 governor.observe(response.headers)
                 if response.status_code == 200:
-                    return decode(response.content)
+                    body = decode(response.content)
+                    stamp = _safe_timestamp(body.get("DateTimeUTC"))
+                    if stamp is not None:
+                        self.server_time[tenant_id] = stamp
+                    return body
                 if (
                     response.status_code == 401
                     and "TokenExpired" in response.text

@@ -7,10 +7,12 @@ the table's quality gate (which shows the row), rather than crashing the run wit
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from xero_pipeline.xero.links import contact_url
-from xero_pipeline.xero.parse import XeroParseError, parse_timestamp
+from xero_pipeline.xero.links import contact_url, credit_note_url, invoice_url
+from xero_pipeline.xero.parse import XeroParseError, parse_date, parse_timestamp, to_decimal
 
 
 def _safe(parse: Callable[[Any], Any], value: Any) -> Any:
@@ -150,3 +152,106 @@ def account_row(tenant_id: str, account: dict[str, Any]) -> dict[str, Any]:
         "updated_date_utc": _safe(parse_timestamp, account.get("UpdatedDateUTC")),
         "raw": account,
     }
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    """What differs between invoices and credit notes, for reading and storing them."""
+
+    path: str  # the API resource, also the envelope key
+    id_field: str  # Xero's field
+    number_field: str
+    id_column: str  # the warehouse's column
+    number_column: str
+    date_column: str  # the lines table's copy of the document date
+    resource: str  # sync_state's name for the incremental watermark
+
+
+INVOICES = DocumentKind(
+    "Invoices",
+    "InvoiceID",
+    "InvoiceNumber",
+    "invoice_id",
+    "invoice_number",
+    "invoice_date",
+    "invoices",
+)
+CREDIT_NOTES = DocumentKind(
+    "CreditNotes",
+    "CreditNoteID",
+    "CreditNoteNumber",
+    "credit_note_id",
+    "credit_note_number",
+    "credit_note_date",
+    "credit_notes",
+)
+
+
+def _money(value: Any) -> Decimal | None:
+    return _safe(to_decimal, value)
+
+
+def document_rows(
+    kind: DocumentKind, tenant_id: str, doc: dict[str, Any], short_code: str | None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A document's header row and its line rows (numbered from 1, in Xero's order)."""
+    doc_id = _text(doc.get(kind.id_field))
+    contact = doc.get("Contact") if isinstance(doc.get("Contact"), dict) else {}
+    day = _safe(lambda v: parse_date(v, doc.get("DateString")), doc.get("Date"))
+    if kind is INVOICES:
+        link = invoice_url(short_code, doc_id, bill=doc.get("Type") == "ACCPAY") if doc_id else None
+        extra = {
+            "total_discount": _money(doc.get("TotalDiscount")),
+            "amount_due": _money(doc.get("AmountDue")),
+            "amount_paid": _money(doc.get("AmountPaid")),
+            "amount_credited": _money(doc.get("AmountCredited")),
+        }
+    else:
+        link = credit_note_url(short_code, doc_id) if doc_id else None
+        extra = {"remaining_credit": _money(doc.get("RemainingCredit"))}
+    header = {
+        "tenant_id": tenant_id,
+        kind.id_column: doc_id,
+        kind.number_column: _text(doc.get(kind.number_field)),
+        "reference": _text(doc.get("Reference")),
+        "type": _text(doc.get("Type")),
+        "status": _text(doc.get("Status")),
+        "contact_id": _text(contact.get("ContactID")),
+        "contact_name": _text(contact.get("Name")),
+        "date": day,
+        "due_date": _safe(lambda v: parse_date(v, doc.get("DueDateString")), doc.get("DueDate")),
+        "line_amount_types": _text(doc.get("LineAmountTypes")),
+        "sub_total": _money(doc.get("SubTotal")),
+        "total_tax": _money(doc.get("TotalTax")),
+        "total": _money(doc.get("Total")),
+        "currency_code": _text(doc.get("CurrencyCode")),
+        "currency_rate": _money(doc.get("CurrencyRate")),
+        "fully_paid_on_date": _safe(parse_date, doc.get("FullyPaidOnDate")),
+        "updated_date_utc": _safe(parse_timestamp, doc.get("UpdatedDateUTC")),
+        **extra,
+        "xero_url": link,
+        "raw": {k: v for k, v in doc.items() if k != "LineItems"},
+    }
+    items = doc.get("LineItems") if isinstance(doc.get("LineItems"), list) else []
+    lines = [
+        {
+            "tenant_id": tenant_id,
+            kind.id_column: doc_id,
+            "line_number": number,
+            "line_item_id": _text(line.get("LineItemID")),
+            kind.date_column: day,
+            "description": _text(line.get("Description")),
+            "quantity": _money(line.get("Quantity")),
+            "unit_amount": _money(line.get("UnitAmount")),
+            "item_code": _text(line.get("ItemCode")),
+            "account_code": _text(line.get("AccountCode")),
+            "account_id": _text(line.get("AccountID")),
+            "tax_type": _text(line.get("TaxType")),
+            "tax_amount": _money(line.get("TaxAmount")),
+            "line_amount": _money(line.get("LineAmount")),
+            "discount_rate": _money(line.get("DiscountRate")),
+            "tracking": line.get("Tracking") if isinstance(line.get("Tracking"), list) else [],
+        }
+        for number, line in enumerate((i for i in items if isinstance(i, dict)), start=1)
+    ]
+    return header, lines

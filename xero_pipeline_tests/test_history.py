@@ -1,0 +1,354 @@
+"""Invoice and credit-note history against the sandbox, on SQLite and PostgreSQL: backfill,
+resume, incremental sync, reconciliation, and the gate."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import dagster as dg
+import pytest
+from sqlalchemy import create_engine, text
+
+from xero_pipeline.assets.history import (
+    RECONCILIATION_TAG,
+    build_document_assets,
+    monthly_partitions,
+)
+from xero_pipeline.assets.reference import reference_assets
+from xero_pipeline.assets.sync import build_sync_job
+from xero_pipeline.resources import WarehouseResource, XeroResource
+from xero_pipeline.sandbox import Sandbox
+from xero_pipeline.sandbox.generator import OrgSpec
+from xero_pipeline.sandbox.limits import LimitConfig
+from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES
+from xero_pipeline_tests.conftest import AS_OF
+
+START = date(2024, 12, 1)  # 24 months up to AS_OF's month
+MONTHS = monthly_partitions(START)
+HISTORY = [build_document_assets(kind, MONTHS) for kind in (INVOICES, CREDIT_NOTES)]
+ORGS = tuple(
+    OrgSpec(
+        name=name,
+        contacts=40,
+        invoices=300,
+        credit_notes=40,
+        months=24,
+        max_lines=4,
+        customer_group=None,
+    )
+    for name in ("History One Ltd", "History Two Ltd")
+)
+
+
+def run(
+    url: str,
+    first: str = "2024-12-01",
+    last: str = "2026-11-01",
+    *,
+    sync: bool = False,
+    tags: dict | None = None,
+    minute: tuple[int, float] = (60, 60.0),
+    raise_on_error: bool = True,
+) -> dg.ExecuteInProcessResult:
+    resources = {
+        "xero": XeroResource(minute_limit=minute[0], minute_seconds=minute[1]),
+        "warehouse": WarehouseResource(url=url),
+    }
+    defs = dg.Definitions(
+        assets=[*reference_assets, *HISTORY],
+        jobs=[
+            dg.define_asset_job(
+                "history", selection=dg.AssetSelection.groups("xero_history"), partitions_def=MONTHS
+            ),
+            build_sync_job(START),
+        ],
+        resources=resources,
+    )
+    if sync:
+        return defs.resolve_job_def("sales_sync").execute_in_process(raise_on_error=raise_on_error)
+    tags = {
+        "dagster/asset_partition_range_start": first,
+        "dagster/asset_partition_range_end": last,
+        **(tags or {}),
+    }
+    return defs.resolve_job_def("history").execute_in_process(
+        tags=tags, raise_on_error=raise_on_error
+    )
+
+
+def failure_text(event: dg.DagsterEvent) -> str:
+    """A step failure's message with its cause's (Dagster wraps the exception the asset raised)."""
+    error = event.event_specific_data.error
+    return " ".join(e.message for e in (error, error.cause) if e is not None)
+
+
+def load_reference(url: str) -> None:
+    dg.materialize(
+        reference_assets,
+        resources={"xero": XeroResource(), "warehouse": WarehouseResource(url=url)},
+    )
+
+
+def query(url: str, sql: str) -> set[tuple]:
+    with create_engine(url).connect() as connection:
+        return {tuple(row) for row in connection.execute(text(sql))}
+
+
+def money(value) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def sandbox_documents(sandbox: Sandbox, resource: str) -> tuple[set[tuple], set[tuple]]:
+    headers, lines = set(), set()
+    for tenant in sandbox.tenants.values():
+        docs = tenant.collection(resource)
+        for pos in range(len(docs)):
+            doc = docs.record(pos, with_lines=True)
+            doc_id = doc[f"{resource}ID"]
+            headers.add(
+                (
+                    tenant.tenant_id,
+                    doc_id,
+                    doc["Status"],
+                    doc["Date"].isoformat(),
+                    money(doc["Total"]),
+                )
+            )
+            for number, line in enumerate(doc["LineItems"], start=1):
+                lines.add(
+                    (
+                        tenant.tenant_id,
+                        doc_id,
+                        number,
+                        line["AccountCode"],
+                        money(line["LineAmount"]),
+                    )
+                )
+    return headers, lines
+
+
+def warehouse_documents(url: str, kind) -> tuple[set[tuple], set[tuple]]:
+    table = "xero_invoices" if kind is INVOICES else "xero_credit_notes"
+    headers = {
+        (t, i, s, str(d)[:10], money(v))
+        for t, i, s, d, v in query(
+            url, f"SELECT tenant_id, {kind.id_column}, status, date, total FROM {table}"
+        )
+    }
+    lines = {
+        (t, i, n, c, money(a))
+        for t, i, n, c, a in query(
+            url,
+            f"SELECT tenant_id, {kind.id_column}, line_number, account_code, line_amount "
+            f"FROM {table[:-1]}_lines",
+        )
+    }
+    return headers, lines
+
+
+def assert_equal_to_sandbox(sandbox: Sandbox, url: str) -> None:
+    for kind, resource in ((INVOICES, "Invoice"), (CREDIT_NOTES, "CreditNote")):
+        assert warehouse_documents(url, kind) == sandbox_documents(sandbox, resource), resource
+
+
+@pytest.fixture
+def history_sandbox(make_sandbox, xero_env) -> Sandbox:
+    sandbox = make_sandbox(orgs=ORGS)
+    xero_env(sandbox)
+    return sandbox
+
+
+def test_backfill_of_24_months_equals_the_sandbox_in_the_fewest_calls(
+    history_sandbox, warehouse_url
+):
+    load_reference(warehouse_url)
+    before = history_sandbox.total_calls()
+    result = run(warehouse_url)
+    assert result.success
+    assert_equal_to_sandbox(history_sandbox, warehouse_url)
+    # Every month holds fewer than 1000 documents: one call per month, tenant and resource.
+    assert history_sandbox.total_calls() - before == 24 * 2 * 2
+    partitions = {
+        e.partition
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "xero_invoices"
+    }
+    assert len(partitions) == 24
+    shown = next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "xero_invoices"
+    )
+    headers, lines = sandbox_documents(history_sandbox, "Invoice")
+    assert sum(shown["documents by status"].value.values()) == len(headers)
+    assert sum(shown["lines by status"].value.values()) == len(lines)
+    assert shown["months"].value == "2024-12 to 2026-11 (24)"
+
+
+def test_a_backfill_stopped_halfway_and_relaunched_ends_identical(
+    history_sandbox, warehouse_url, tmp_path
+):
+    load_reference(warehouse_url)
+    used = {t: history_sandbox.limiter.calls_today(t) for t in history_sandbox.tenants}
+    # The day limit runs out part-way through the second of the two resources (24 months each).
+    history_sandbox.limiter.config = LimitConfig(enabled=True, per_day=max(used.values()) + 36)
+    stopped = run(warehouse_url, raise_on_error=False)
+    assert not stopped.success
+    errors = " ".join(failure_text(e) for e in stopped.get_step_failure_events())
+    assert "daily call limit" in errors
+    loaded = sum(
+        len(warehouse_documents(warehouse_url, kind)[0]) for kind in (INVOICES, CREDIT_NOTES)
+    )
+    everything = sum(
+        len(sandbox_documents(history_sandbox, r)[0]) for r in ("Invoice", "CreditNote")
+    )
+    assert 0 < loaded < everything
+    history_sandbox.limiter.config = LimitConfig(enabled=False)  # a new day
+    assert run(warehouse_url).success
+    assert_equal_to_sandbox(history_sandbox, warehouse_url)
+    fresh = f"sqlite:///{tmp_path / 'uninterrupted.sqlite'}"
+    load_reference(fresh)
+    run(fresh)
+    for kind in (INVOICES, CREDIT_NOTES):
+        assert warehouse_documents(fresh, kind) == warehouse_documents(warehouse_url, kind)
+
+
+def test_incremental_sync_brings_edits_in(history_sandbox, warehouse_url):
+    load_reference(warehouse_url)
+    run(warehouse_url)
+    before = history_sandbox.total_calls()
+    assert run(warehouse_url, sync=True).success
+    assert history_sandbox.total_calls() - before == 2 * 2  # one call per resource and tenant
+    tenant = history_sandbox.tenant(0)
+    history_sandbox.clock.advance(10)
+    customer = next(c["ContactID"] for c in tenant.contacts.records if c["IsCustomer"])
+    tenant.add_document(
+        "Invoice",
+        contact_id=customer,
+        day=AS_OF - timedelta(days=2),
+        lines=[{"AccountCode": "200", "UnitAmount": "99.90", "Quantity": 3}],
+    )
+    invoices = tenant.invoices
+    authorised = [s.id for s in invoices.stubs if s.status == "AUTHORISED"]
+    paid = [s.id for s in invoices.stubs if s.status == "PAID"]
+    tenant.set_document_status("Invoice", authorised[0], "PAID")
+    tenant.set_document_status("Invoice", paid[0], "VOIDED")
+    tenant.set_document_date("Invoice", paid[1], date(2025, 3, 14))  # moves to another month
+    tenant.add_document(
+        "CreditNote",
+        contact_id=customer,
+        day=AS_OF - timedelta(days=1),
+        lines=[{"AccountCode": "200", "UnitAmount": "25.00"}],
+    )
+    tenant.add_document(
+        "Invoice",
+        contact_id=customer,
+        day=date(2023, 6, 1),  # before the start
+        lines=[{"AccountCode": "200", "UnitAmount": "1.00"}],
+    )
+    result = run(warehouse_url, sync=True)
+    assert result.success
+    headers, lines = sandbox_documents(history_sandbox, "Invoice")
+    ignored = {h for h in headers if h[3] < START.isoformat()}
+    assert len(ignored) == 1
+    assert warehouse_documents(warehouse_url, INVOICES) == (
+        headers - ignored,
+        {line for line in lines if line[1] not in {h[1] for h in ignored}},
+    )
+    assert warehouse_documents(warehouse_url, CREDIT_NOTES) == sandbox_documents(
+        history_sandbox, "CreditNote"
+    )
+    touched = {
+        (e.asset_key.to_user_string(), e.partition)
+        for e in result.get_asset_materialization_events()
+    }
+    assert ("xero_invoices", "2025-03-01") in touched
+
+
+def test_a_recoded_line_is_missed_by_sync_and_fixed_by_reconciliation(
+    history_sandbox, warehouse_url
+):
+    load_reference(warehouse_url)
+    run(warehouse_url)
+    tenant = history_sandbox.tenant(1)
+    recent = next(
+        s for s in tenant.invoices.stubs if s.type == "ACCREC" and s.date >= date(2026, 10, 1)
+    )
+    tenant.recode_line("Invoice", recent.id, 0, "260")
+    run(warehouse_url, sync=True)
+    code = (
+        f"SELECT account_code FROM xero_invoice_lines WHERE invoice_id = '{recent.id}' "
+        "AND line_number = 1"
+    )
+    assert query(warehouse_url, code) != {("260",)}  # incremental sync cannot see it
+    result = run(warehouse_url, "2026-09-01", "2026-11-01", tags={RECONCILIATION_TAG: "true"})
+    assert query(warehouse_url, code) == {("260",)}
+    corrected = {
+        e.asset_key.to_user_string(): e.materialization.metadata["corrected rows"].value
+        for e in result.get_asset_materialization_events()
+    }
+    assert corrected["xero_invoice_lines"] == 1
+
+
+def inject_unbalanced_invoice(sandbox: Sandbox) -> None:
+    tenant = sandbox.tenant(0)
+    customer = tenant.contacts.records[0]["ContactID"]
+    invoice = tenant.add_document(
+        "Invoice",
+        contact_id=customer,
+        day=date(2026, 6, 10),
+        lines=[{"AccountCode": "200", "UnitAmount": "10.00"}],
+    )
+    tenant.invoices.edit(
+        invoice["InvoiceID"],
+        lambda doc: doc.update(SubTotal=Decimal("12.00")),
+        touched=sandbox.clock.now(),
+    )
+
+
+def inject_duplicate_invoice(sandbox: Sandbox) -> None:
+    tenant = sandbox.tenant(0)
+    june = next(s.id for s in tenant.invoices.stubs if s.date.month == 6 and s.date.year == 2026)
+    tenant.put_raw(
+        "Invoice", tenant.invoices.record(tenant.invoices.position[june], with_lines=True)
+    )
+
+
+@pytest.mark.parametrize(
+    "inject,check",
+    [
+        (inject_unbalanced_invoice, "lines_sum_to_subtotal"),
+        (inject_duplicate_invoice, "invoice_id_unique_per_tenant"),
+    ],
+)
+def test_bad_documents_fail_the_gate_and_leave_the_month_untouched(
+    history_sandbox, warehouse_url, inject, check
+):
+    load_reference(warehouse_url)
+    run(warehouse_url, "2026-06-01", "2026-06-01")
+    june = (
+        "SELECT invoice_id, row_hash FROM xero_invoices WHERE date >= '2026-06-01' "
+        "AND date < '2026-07-01'"
+    )
+    before = query(warehouse_url, june)
+    inject(history_sandbox)
+    result = run(warehouse_url, "2026-06-01", "2026-06-01", raise_on_error=False)
+    assert not result.success
+    evaluations = {
+        e.event_specific_data.check_name: e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    assert not evaluations[check].passed
+    assert evaluations[check].metadata["unexpected count"].value >= 1
+    assert query(warehouse_url, june) == before
+
+
+def test_backfill_under_the_minute_limit_sees_no_429(make_sandbox, xero_env, tmp_path):
+    sandbox = make_sandbox(orgs=ORGS, limits=LimitConfig(per_minute=10, minute_seconds=1.0))
+    xero_env(sandbox)
+    url = f"sqlite:///{tmp_path / 'paced.sqlite'}"
+    load_reference(url)
+    assert run(url, "2025-12-01", "2026-11-01", minute=(10, 1.0)).success
+    assert sandbox.limiter.rejections == {}
