@@ -3,6 +3,10 @@ resume, incremental sync, reconciliation, and the gate."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -352,3 +356,55 @@ def test_backfill_under_the_minute_limit_sees_no_429(make_sandbox, xero_env, tmp
     load_reference(url)
     assert run(url, "2025-12-01", "2026-11-01", minute=(10, 1.0)).success
     assert sandbox.limiter.rejections == {}
+
+
+def test_a_backfill_killed_mid_run_and_relaunched_loses_and_duplicates_nothing(
+    history_sandbox, tmp_path, monkeypatch
+):
+    """SIGKILL the `xero-pipeline backfill` process once some months are committed; relaunch."""
+    monkeypatch.setenv("XERO_PIPELINE_DATA", str(tmp_path))
+    monkeypatch.setenv("XERO_SALES_START_DATE", START.isoformat()[:7])
+    monkeypatch.delenv("WAREHOUSE_URL", raising=False)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    load_reference(url)
+    command = [
+        sys.executable,
+        "-m",
+        "xero_pipeline.cli",
+        "backfill",
+        "--from",
+        "2024-12",
+        "--to",
+        "2026-11",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    committed = "SELECT count(DISTINCT substr(CAST(date AS TEXT), 1, 7)) FROM {}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            months = max(
+                next(iter(query(url, committed.format(t))))[0]
+                for t in ("xero_invoices", "xero_credit_notes")
+            )
+            if months >= 4:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the backfill finished before it could be killed"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    loaded = sum(len(warehouse_documents(url, kind)[0]) for kind in (INVOICES, CREDIT_NOTES))
+    everything = sum(
+        len(sandbox_documents(history_sandbox, r)[0]) for r in ("Invoice", "CreditNote")
+    )
+    assert 0 < loaded < everything  # killed part-way, with whole months committed
+    assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0
+    assert_equal_to_sandbox(history_sandbox, url)
+    keys = query(
+        url,
+        "SELECT tenant_id, invoice_id, count(*) FROM xero_invoice_lines "
+        "GROUP BY tenant_id, invoice_id, line_number HAVING count(*) > 1",
+    )
+    assert keys == set()  # no duplicates, ever
