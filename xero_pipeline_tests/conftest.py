@@ -15,9 +15,23 @@ import requests
 
 from xero_pipeline.sandbox import Sandbox, SandboxConfig
 from xero_pipeline.sandbox.consent import sandbox_token
+from xero_pipeline.sandbox.generator import OrgSpec
 from xero_pipeline.sandbox.limits import LimitConfig
 
 AS_OF = date(2026, 11, 22)  # a fixed "today" keeps the sandbox's data the same on every run
+# Two organisations with 24 months of sales history (2024-12 to AS_OF's month), for history tests.
+HISTORY_ORGS = tuple(
+    OrgSpec(
+        name=name,
+        contacts=40,
+        invoices=300,
+        credit_notes=40,
+        months=24,
+        max_lines=4,
+        customer_group=None,
+    )
+    for name in ("History One Ltd", "History Two Ltd")
+)
 PG_ADMIN_DSN = os.environ.get("XERO_TEST_PG_DSN", "host=127.0.0.1 port=5432 dbname=postgres")
 
 
@@ -87,6 +101,14 @@ def sandbox(make_sandbox: Callable[..., Sandbox]) -> Sandbox:
 @pytest.fixture
 def xero(sandbox: Sandbox) -> XeroHTTP:
     return XeroHTTP(sandbox)
+
+
+@pytest.fixture
+def history_sandbox(make_sandbox: Callable[..., Sandbox], xero_env: Callable) -> Sandbox:
+    """The two history organisations, with the pipeline's environment aimed at them."""
+    sandbox = make_sandbox(orgs=HISTORY_ORGS)
+    xero_env(sandbox)
+    return sandbox
 
 
 @pytest.fixture(scope="session")

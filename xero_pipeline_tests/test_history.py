@@ -23,26 +23,13 @@ from xero_pipeline.assets.reference import reference_assets
 from xero_pipeline.assets.sync import build_sync_job
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.sandbox import Sandbox
-from xero_pipeline.sandbox.generator import OrgSpec
 from xero_pipeline.sandbox.limits import LimitConfig
 from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES
-from xero_pipeline_tests.conftest import AS_OF
+from xero_pipeline_tests.conftest import AS_OF, HISTORY_ORGS
 
 START = date(2024, 12, 1)  # 24 months up to AS_OF's month
 MONTHS = monthly_partitions(START)
 HISTORY = [build_document_assets(kind, MONTHS) for kind in (INVOICES, CREDIT_NOTES)]
-ORGS = tuple(
-    OrgSpec(
-        name=name,
-        contacts=40,
-        invoices=300,
-        credit_notes=40,
-        months=24,
-        max_lines=4,
-        customer_group=None,
-    )
-    for name in ("History One Ltd", "History Two Ltd")
-)
 
 
 def run(
@@ -154,13 +141,6 @@ def warehouse_documents(url: str, kind) -> tuple[set[tuple], set[tuple]]:
 def assert_equal_to_sandbox(sandbox: Sandbox, url: str) -> None:
     for kind, resource in ((INVOICES, "Invoice"), (CREDIT_NOTES, "CreditNote")):
         assert warehouse_documents(url, kind) == sandbox_documents(sandbox, resource), resource
-
-
-@pytest.fixture
-def history_sandbox(make_sandbox, xero_env) -> Sandbox:
-    sandbox = make_sandbox(orgs=ORGS)
-    xero_env(sandbox)
-    return sandbox
 
 
 def test_backfill_of_24_months_equals_the_sandbox_in_the_fewest_calls(
@@ -350,7 +330,7 @@ def test_bad_documents_fail_the_gate_and_leave_the_month_untouched(
 
 
 def test_backfill_under_the_minute_limit_sees_no_429(make_sandbox, xero_env, tmp_path):
-    sandbox = make_sandbox(orgs=ORGS, limits=LimitConfig(per_minute=10, minute_seconds=1.0))
+    sandbox = make_sandbox(orgs=HISTORY_ORGS, limits=LimitConfig(per_minute=10, minute_seconds=1.0))
     xero_env(sandbox)
     url = f"sqlite:///{tmp_path / 'paced.sqlite'}"
     load_reference(url)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Column, Connection, Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from xero_pipeline.warehouse.publish import to_json
 from xero_pipeline.warehouse.schema import metadata
+from xero_pipeline.warehouse.transactions import SQLITE_WAIT_MS, sqlite_begin, writing
 from xero_pipeline.xero.errors import ConfigError
 from xero_pipeline.xero.settings import project_data
 
@@ -56,33 +57,52 @@ def connect(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=True, json_serializer=to_json)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", sqlite_begin)
     ensure_schema(engine)
     return engine
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # SQLAlchemy, not the sqlite3 module, begins transactions (see transactions.sqlite_begin):
+    # the module's own implicit BEGIN comes too late (at the first write) to serialise writers.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers keep reading while a publish commits
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_WAIT_MS}")
     cursor.close()
 
 
 def ensure_schema(engine: Engine) -> list[str]:
-    """Create missing tables and add missing columns; return what was changed."""
-    changes = []
-    with engine.begin() as connection:
-        existing = inspect(connection)
-        for table in metadata.sorted_tables:
-            if not existing.has_table(table.name):
+    """Create missing tables and add missing columns; return what was changed. Looks first
+    without the write lock, so the common case (nothing to do) never queues behind a publish."""
+    with engine.connect() as connection:
+        if not _schema_changes(connection):
+            return []
+    with writing(engine, ["schema"]) as connection:
+        changes = _schema_changes(connection)  # again: another process may have done it
+        for table, column in changes:
+            if column is None:
                 table.create(connection)
-                changes.append(f"created {table.name}")
-                continue
-            present = {column["name"] for column in existing.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    connection.execute(
-                        text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
-                    )
-                    changes.append(f"added {table.name}.{column.name}")
+            else:
+                kind = column.type.compile(dialect=engine.dialect)
+                connection.execute(
+                    text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
+                )
+    return [
+        f"created {table.name}" if column is None else f"added {table.name}.{column.name}"
+        for table, column in changes
+    ]
+
+
+def _schema_changes(connection: Connection) -> list[tuple[Table, Column | None]]:
+    """What the warehouse lacks: (table, None) for a missing table, (table, column) for a
+    missing column."""
+    existing = inspect(connection)
+    changes: list[tuple[Table, Column | None]] = []
+    for table in metadata.sorted_tables:
+        if not existing.has_table(table.name):
+            changes.append((table, None))
+            continue
+        present = {column["name"] for column in existing.get_columns(table.name)}
+        changes += [(table, column) for column in table.columns if column.name not in present]
     return changes

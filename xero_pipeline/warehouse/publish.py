@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,8 +35,14 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 
 from xero_pipeline.warehouse.schema import key_columns, sync_state
+from xero_pipeline.warehouse.transactions import writing
+
+log = logging.getLogger(__name__)
+RECONNECT_ATTEMPTS = 4
+RECONNECT_WAIT_SECONDS = 2.0  # doubled after each lost connection
 
 BOOKKEEPING = ("row_hash", "loaded_at")
 
@@ -108,24 +116,64 @@ class Load:
     scope: tuple[str, dict[str, Any]] | None = None
 
 
+class WarehouseUnavailableError(Exception):
+    """The warehouse connection kept dropping while publishing. The transaction was rolled back
+    by the database, so nothing was published; running again is safe."""
+
+
 def publish(
     engine: Engine,
     *loads: Load,
     watermarks: Mapping[tuple[str, str], datetime | None] | None = None,
 ) -> dict[str, PublishResult]:
     """Publish every load and set the watermarks `{(tenant_id, resource): timestamp}`, all in one
-    transaction. Returns what happened per table."""
+    transaction. Returns what happened per table.
+
+    A connection lost mid-publish (a database restart, a killed backend) rolls the transaction
+    back on the server; the rows are still here, so the whole transaction is simply redone on a
+    fresh connection, a few times, before giving up with a clear error."""
+    for attempt in range(1, RECONNECT_ATTEMPTS + 1):
+        try:
+            return _publish(engine, loads, watermarks or {})
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            names = ", ".join(load.table.name for load in loads)
+            problem = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            if attempt == RECONNECT_ATTEMPTS:
+                raise WarehouseUnavailableError(
+                    f"lost the warehouse connection {attempt} times while publishing {names} "
+                    f"({problem}). Nothing was published; run again once the database is back."
+                ) from None
+            wait = RECONNECT_WAIT_SECONDS * 2 ** (attempt - 1)
+            log.warning(
+                "warehouse connection lost while publishing %s (%s); nothing was published, "
+                "retrying in %.0f s",
+                names,
+                problem,
+                wait,
+            )
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def _publish(
+    engine: Engine,
+    loads: Sequence[Load],
+    watermarks: Mapping[tuple[str, str], datetime | None],
+) -> dict[str, PublishResult]:
     loaded_at = datetime.now(UTC)
     results = {}
-    with engine.begin() as connection:
+    tables = [load.table.name for load in loads] + ([sync_state.name] if watermarks else [])
+    with writing(engine, tables) as connection:
         for load in loads:
             rows = [{**row, "row_hash": row_hash(row), "loaded_at": loaded_at} for row in load.rows]
             staging = _stage(connection, load.table, rows)
-            try:
-                results[load.table.name] = _merge(connection, load, staging)
-            finally:
-                staging.drop(connection)
-        for (tenant_id, resource), watermark in (watermarks or {}).items():
+            results[load.table.name] = _merge(connection, load, staging)
+            # Dropped only on success: after a failure the rollback takes the staging table
+            # with it, and a DROP in an aborted transaction would hide the real error.
+            staging.drop(connection)
+        for (tenant_id, resource), watermark in watermarks.items():
             set_watermark(connection, tenant_id, resource, watermark)
     return results
 
@@ -149,8 +197,20 @@ def _stage(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> 
             buffer.write("\n")
         buffer.seek(0)
         names = ", ".join(f'"{name}"' for name in columns)
-        cursor = connection.connection.driver_connection.cursor()
-        cursor.copy_expert(f'COPY "{staging.name}" ({names}) FROM STDIN WITH (FORMAT csv)', buffer)
+        copy = f'COPY "{staging.name}" ({names}) FROM STDIN WITH (FORMAT csv)'
+        raw = connection.connection.driver_connection
+        cursor = raw.cursor()
+        try:
+            cursor.copy_expert(copy, buffer)
+        except connection.dialect.loaded_dbapi.Error as exc:
+            # The driver's own cursor bypasses SQLAlchemy: report a lost connection the way
+            # SQLAlchemy does for its statements, so publish() can redo the transaction.
+            lost = connection.dialect.is_disconnect(exc, raw, cursor)
+            if lost:
+                connection.invalidate(exc)
+            raise DBAPIError.instance(
+                copy, None, exc, connection.dialect.loaded_dbapi.Error, connection_invalidated=lost
+            ) from exc
     else:
         connection.execute(insert(staging), rows)
     return staging
@@ -230,7 +290,16 @@ def read_watermark(engine: Engine, tenant_id: str, resource: str) -> datetime | 
 def set_watermark(
     connection: Connection, tenant_id: str, resource: str, watermark: datetime | None
 ) -> None:
+    """Move the watermark forward, never back: of two runs that overlapped, the one that read
+    further decides (the other's changes are a subset of its)."""
     if watermark is None:
+        return
+    current = connection.execute(
+        select(sync_state.c.watermark).where(
+            sync_state.c.tenant_id == tenant_id, sync_state.c.resource == resource
+        )
+    ).scalar_one_or_none()
+    if current is not None and as_utc(current) >= as_utc(watermark):
         return
     connection.execute(
         delete(sync_state).where(
