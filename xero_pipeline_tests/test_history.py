@@ -380,7 +380,8 @@ def test_a_backfill_killed_mid_run_and_relaunched_loses_and_duplicates_nothing(
         len(sandbox_documents(history_sandbox, r)[0]) for r in ("Invoice", "CreditNote")
     )
     assert 0 < loaded < everything  # killed part-way, with whole months committed
-    assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0
+    relaunched = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert relaunched.returncode == 0, relaunched.stdout[-2000:] + relaunched.stderr[-3000:]
     assert_equal_to_sandbox(history_sandbox, url)
     keys = query(
         url,

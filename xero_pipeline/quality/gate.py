@@ -7,6 +7,10 @@ and edit. Each expectation may say in its `meta`:
 Bounds that depend on the time of the run use GE's parameters: `{"$PARAMETER": "now"}` is the
 time of validation (a real datetime, so datetime columns compare correctly).
 
+Besides its suite, every table that lives in the warehouse gets one more blocking check,
+`rows_fit_the_warehouse` (quality/storable.py): each value fits its column exactly, so that a
+row the suite accepts can never fail half-way through a publish.
+
 Dagster runs blocking asset checks only after an asset has written; this gate runs before the
 publish instead, and the asset reports its outcome as check results.
 """
@@ -25,6 +29,10 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+from sqlalchemy import Table
+
+from xero_pipeline.quality import storable
+from xero_pipeline.warehouse import schema
 
 DATA_CHECKS = Path(
     os.environ.get("XERO_DATA_CHECKS", Path(__file__).resolve().parents[2] / "data_checks")
@@ -68,6 +76,31 @@ class GateResult:
         return "; ".join(
             f"{o.expectation.name}: {o.unexpected_count} unexpected" for o in self.blocking_failures
         )
+
+
+STORABLE = Expectation(
+    name=storable.CHECK_NAME,
+    type="values_fit_their_warehouse_columns",
+    kwargs={},
+    blocking=True,
+    notes="derived from the table's column types: lengths, numeric precision, text encoding",
+)
+
+
+def expectations(name: str) -> tuple[Expectation, ...]:
+    """The suite's expectations, plus the storage check when its rows come from Python."""
+    suite = load_suite(name)
+    return (*suite, STORABLE) if _checks_storage(name) else suite
+
+
+@cache
+def _checks_storage(name: str) -> bool:
+    """Rows built by SQL inside the warehouse (the suite says `built_in_the_warehouse`) were
+    stored by the database itself: there is nothing left to check."""
+    if name not in schema.metadata.tables:
+        return False
+    meta = json.loads((DATA_CHECKS / f"{name}.json").read_text()).get("meta") or {}
+    return not meta.get("built_in_the_warehouse", False)
 
 
 @cache
@@ -145,13 +178,13 @@ def _validator() -> _Validator:
 
 def validate(name: str, rows: list[dict[str, Any]], id_columns: list[str]) -> GateResult:
     """Run suite `name` on the staged rows; `id_columns` identify offending rows in samples."""
-    expectations = load_suite(name)
+    suite = load_suite(name)
     if not rows:
-        return GateResult(name, [Outcome(e, True) for e in expectations])
-    frame = pd.DataFrame(rows)
+        return GateResult(name, [Outcome(e, True) for e in expectations(name)])
+    frame = pd.DataFrame([_pandas_safe(row) for row in rows])
     outcomes = []
-    by_name = {e.name: e for e in expectations}
-    for result in _validator().run(name, expectations, frame, id_columns):
+    by_name = {e.name: e for e in suite}
+    for result in _validator().run(name, suite, frame, id_columns):
         expectation = by_name[result.expectation_config.meta["name"]]
         details = result.result or {}
         sample = tuple(
@@ -166,7 +199,40 @@ def validate(name: str, rows: list[dict[str, Any]], id_columns: list[str]) -> Ga
                 sample,
             )
         )
+    if _checks_storage(name):
+        outcomes.append(_storable(schema.metadata.tables[name], rows, id_columns))
     return GateResult(name, outcomes)
+
+
+def _pandas_safe(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as pandas can hash it: text holding an unpaired UTF-16 surrogate (which Xero's
+    JSON can carry, and which is not text) is shown with the surrogate escaped. The storage
+    check sees the original and stops the row; this only keeps the suite's own checks running."""
+    if all(not isinstance(v, str) or v.isascii() or _encodes(v) for v in row.values()):
+        return row
+    return {
+        k: v.encode("utf-8", "backslashreplace").decode() if isinstance(v, str) else v
+        for k, v in row.items()
+    }
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _storable(table: Table, rows: list[dict[str, Any]], id_columns: list[str]) -> Outcome:
+    failing = []
+    for row in rows:
+        problems = storable.row_problems(table, row)
+        if problems:
+            failing.append(
+                {**{c: _shown(row.get(c)) for c in id_columns}, "problem": "; ".join(problems)}
+            )
+    return Outcome(STORABLE, not failing, len(failing), len(rows), tuple(failing[:SAMPLE_ROWS]))
 
 
 def combine(suite: str, gates: list[GateResult]) -> GateResult:
@@ -187,15 +253,20 @@ def combine(suite: str, gates: list[GateResult]) -> GateResult:
                 (seen.sample + outcome.sample)[:SAMPLE_ROWS],
             )
     if not merged:
-        return GateResult(suite, [Outcome(e, True) for e in load_suite(suite)])
+        return GateResult(suite, [Outcome(e, True) for e in expectations(suite)])
     return GateResult(suite, list(merged.values()))
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: (None if v is None or (isinstance(v, float) and v != v) else str(v))
-        for k, v in row.items()
-    }
+    return {k: _shown(v) for k, v in row.items()}
+
+
+def _shown(value: Any) -> str | None:
+    """A sample value as text a person can read in the UI: NaN as empty, long values cut."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    text = str(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def check_specs(asset: str, suite: str) -> list[dg.AssetCheckSpec]:
@@ -204,9 +275,11 @@ def check_specs(asset: str, suite: str) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(
             name=e.name,
             asset=asset,
-            description=f"{e.type} {json.dumps(e.kwargs)}" + ("" if e.blocking else " (warn only)"),
+            description=f"{e.type} {json.dumps(e.kwargs)}"
+            + (f" — {e.notes}" if e.notes else "")
+            + ("" if e.blocking else " (warn only)"),
         )
-        for e in load_suite(suite)
+        for e in expectations(suite)
     ]
 
 

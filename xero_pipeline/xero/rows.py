@@ -23,7 +23,13 @@ def _safe(parse: Callable[[Any], Any], value: Any) -> Any:
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+    """Text as Xero sent it; a number written as one (a code, say) as its digits; anything else
+    (an object, a list, a boolean) is not text and becomes NULL for the gate to judge."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 def _bool(value: Any) -> bool | None:
