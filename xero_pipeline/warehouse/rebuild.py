@@ -1,0 +1,105 @@
+"""Tables built inside the warehouse, in SQL: stage a SELECT into a temporary table, let the gate
+read it back, then replace the published rows in one transaction.
+
+The Xero mirrors arrive from the API as Python rows and go through `publish.py`. The sales tables
+are derived from those mirrors; carrying a month of lines (or all of history) through Python to
+rebuild them would make memory grow with history, so their rows stay in the database:
+`INSERT … SELECT` into a temporary copy of the table, read back only for the quality gate (one
+month, or one row per contact), then `DELETE` the scope and `INSERT … SELECT` from the copy in
+one transaction, so readers see the old rows or the new, never a mix, and a crash changes nothing.
+
+The SELECTs live in `xero_pipeline/sql/*.sql`, one portable text for SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    MetaData,
+    Table,
+    TextClause,
+    bindparam,
+    text,
+)
+
+
+@cache
+def sql_file(name: str) -> str:
+    """The text of `xero_pipeline/sql/<name>.sql` (package data, so installs carry it)."""
+    return (files("xero_pipeline") / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def statement(sql: str, params: dict[str, Any] | None = None) -> tuple[TextClause, dict[str, Any]]:
+    """`text(sql)` and the parameters it names, with dates and timestamps typed so SQLite stores
+    and compares them as the ISO text SQLAlchemy writes for Date/DateTime columns (PostgreSQL
+    as dates). Parameters the SQL does not name are left out."""
+    used = {k: v for k, v in (params or {}).items() if re.search(rf":{k}\b", sql)}
+    typed = []
+    for name, value in used.items():
+        if isinstance(value, datetime):
+            typed.append(bindparam(name, type_=DateTime(timezone=True)))
+        elif isinstance(value, date):
+            typed.append(bindparam(name, type_=Date()))
+    clause = text(sql)
+    return (clause.bindparams(*typed) if typed else clause), used
+
+
+def execute(connection: Connection, sql: str, params: dict[str, Any] | None = None) -> Any:
+    clause, used = statement(sql, params)
+    return connection.execute(clause, used)
+
+
+def _columns(table: Table) -> str:
+    return ", ".join(f'"{column.name}"' for column in table.columns)
+
+
+def stage(connection: Connection, table: Table, select_sql: str, params: dict[str, Any]) -> Table:
+    """A temporary copy of `table` (no constraints) filled by `select_sql`, whose columns come in
+    the table's order. It lives as long as the connection, across its transactions."""
+    staging = Table(
+        f"stg_{table.name}_{uuid.uuid4().hex[:8]}",
+        MetaData(),
+        *[Column(column.name, column.type) for column in table.columns],
+        prefixes=["TEMPORARY"],
+    )
+    staging.create(connection)
+    execute(connection, f'INSERT INTO "{staging.name}" ({_columns(table)}) {select_sql}', params)
+    return staging
+
+
+def read_back(
+    connection: Connection, gate_sql: str, staging: Table, params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The staged rows as the gate query shows them (`{staging}` in it names the copy)."""
+    sql = gate_sql.replace("{staging}", f'"{staging.name}"')
+    return [dict(row) for row in execute(connection, sql, params).mappings()]
+
+
+def replace(
+    connection: Connection,
+    table: Table,
+    staging: Table,
+    scope: str,
+    params: dict[str, Any] | None = None,
+) -> tuple[int, int]:
+    """Delete the published rows in `scope` (an SQL condition on `table`) and insert the staged
+    rows. The caller holds the write transaction (`transactions.write_transaction`), so two runs
+    rebuilding the same month take turns. Returns (deleted, inserted)."""
+    deleted = execute(connection, f'DELETE FROM "{table.name}" WHERE {scope}', params).rowcount
+    inserted = connection.execute(
+        text(
+            f'INSERT INTO "{table.name}" ({_columns(table)}) '
+            f'SELECT {_columns(table)} FROM "{staging.name}"'
+        )
+    ).rowcount
+    return deleted, inserted
