@@ -29,7 +29,7 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	{ echo "# Benchmark results"; echo; echo "Written by \`make bench\`; each section says how it was measured."; echo; \
-	  $(BIN)/python bench/sandbox_serving.py; } > bench/RESULTS.md
+	  $(BIN)/python bench/sandbox_serving.py; $(BIN)/python bench/customer_merge.py; } > bench/RESULTS.md
 	cat bench/RESULTS.md
 
 sandbox: $(VENV)/.installed

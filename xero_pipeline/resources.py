@@ -11,6 +11,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 from sqlalchemy import Engine
 
+from xero_pipeline.configuration import check_environment
 from xero_pipeline.sandbox import Sandbox, SandboxConfig
 from xero_pipeline.sandbox.app import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from xero_pipeline.sandbox.consent import REDIRECT_URI, consent_code
@@ -55,7 +56,8 @@ class XeroResource(dg.ConfigurableResource):
     _token_dir: tempfile.TemporaryDirectory | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        settings = XeroSettings.from_env()  # fails here, naming the variable, before any call
+        check_environment()  # every wrong variable named, before the first call to Xero
+        settings = XeroSettings.from_env()
         if settings.sandbox:
             self._sandbox = Sandbox(SandboxConfig(size=self.sandbox_size, seed=self.sandbox_seed))
             self._sandbox.start()
@@ -81,6 +83,12 @@ class XeroResource(dg.ConfigurableResource):
     @property
     def is_sandbox(self) -> bool:
         return self._sandbox is not None
+
+    @property
+    def sandbox(self) -> Sandbox | None:
+        """The built-in sandbox this run started (None with a Xero app): its organisations are
+        what the customer merge's sample list is generated from."""
+        return self._sandbox
 
     def tenants(self) -> list[Tenant]:
         """The tenants to sync, asked of /connections once per run."""

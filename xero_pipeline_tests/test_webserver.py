@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from xero_pipeline.definitions import defs
+from xero_pipeline.quality.gate import DATA_CHECKS, expectations
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = REPO_ROOT / "workspace.yaml"
@@ -32,13 +33,27 @@ EXPECTED_GROUPS = {
     "xero_invoice_lines": "xero_history",
     "xero_credit_notes": "xero_history",
     "xero_credit_note_lines": "xero_history",
+    "fct_sales_lines": "sales",
+    "sales_by_account_code_monthly": "sales",
+    "dim_account_codes": "sales",
+    "invoiced_contacts": "sales",
+    "sales_by_account_code_chart": "sales",
+    "customer_merge_preview": "customers",
+    "customers": "customers",
+    "customer_match_review": "customers",
 }
 EXPECTED_ASSETS = set(EXPECTED_GROUPS)
 EXPECTED_SCHEDULES = {  # name: (cron, job)
     "reference_data_daily": ("0 5 * * *", "reference_data"),
     "sales_sync_every_15_minutes": ("*/15 * * * *", "sales_sync"),
     "reconcile_recent_months": ("0 2 * * *", "sales_history"),
+    "customer_merge_daily": ("30 5 * * *", "customer_merge"),
 }
+EXPECTED_SENSORS = {  # name: status as a fresh instance starts it
+    "sales_automation": "RUNNING",
+    "new_sales_invoice_notifications": "RUNNING",
+}
+UNCHECKED = {"sales_by_account_code_chart"}  # a picture, not a table
 
 WORKSPACE_QUERY = """
 query Workspace {
@@ -64,6 +79,7 @@ query Workspace {
                 }
               }
               schedules { name cronSchedule pipelineName }
+              sensors { name sensorState { status } }
               jobs { name }
             }
           }
@@ -186,7 +202,14 @@ def test_webserver_loads_the_code_location_with_assets_checks_and_schedule(
     expected_checks: dict[str, set[str]] = {name: set() for name in EXPECTED_ASSETS}
     for check_key in defs.resolve_asset_graph().asset_check_keys:
         expected_checks[check_key.asset_key.to_user_string()].add(check_key.name)
-    assert sum(len(names) for names in expected_checks.values()) == 65
+    # Every expectation kept in data_checks/ is an asset check somewhere, and every gated table
+    # also carries the storage check.
+    declared = set().union(*expected_checks.values())
+    for path in DATA_CHECKS.glob("*.json"):
+        assert {e.name for e in expectations(path.stem)} <= declared, path.name
+    assert all(expected_checks[name] for name in EXPECTED_ASSETS - UNCHECKED), (
+        "an asset lacks checks"
+    )
     for name, node in nodes.items():
         checks = node["assetChecksOrError"]
         assert checks["__typename"] == "AssetChecks", (name, checks.get("message"))
@@ -196,6 +219,8 @@ def test_webserver_loads_the_code_location_with_assets_checks_and_schedule(
     assert {name: (s["cronSchedule"], s["pipelineName"]) for name, s in schedules.items()} == (
         EXPECTED_SCHEDULES
     )
-    assert {"reference_data", "sales_history", "sales_sync"} <= {
+    assert {"reference_data", "sales_history", "sales_sync", "customer_merge", "sales_marts"} <= {
         job["name"] for job in repository["jobs"]
     }
+    sensors = {sensor["name"]: sensor["sensorState"]["status"] for sensor in repository["sensors"]}
+    assert sensors == EXPECTED_SENSORS

@@ -37,8 +37,10 @@ def gated_publish(
     watermarks: dict[tuple[str, str], datetime | None] | None = None,
     gate_only_columns: Sequence[str] = (),
     preview_columns: Sequence[str] = ("name",),
+    extra_metadata: dict[str, Any] | None = None,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Validate `rows` with the table's suite; publish them only if every blocking check passed."""
+    """Validate `rows` with the table's suite; publish them only if every blocking check passed.
+    `extra_metadata`: what the asset has to say beyond the standard counts (shown after them)."""
     asset = context.asset_key
     gate = validate(table.name, rows, key_columns(table))
     checks = check_results(asset, gate)
@@ -67,6 +69,7 @@ def gated_publish(
         metadata["calls left today"] = dg.MetadataValue.json(left)
         if xero.is_sandbox:
             metadata["source"] = "Xero sandbox (generated data, not a real organisation)"
+    metadata.update(extra_metadata or {})
     metadata["preview"] = dg.MetadataValue.md(preview(warehouse, table, preview_columns))
     for watermark_key, value in (watermarks or {}).items():
         if value is not None:
