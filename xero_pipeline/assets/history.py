@@ -7,10 +7,9 @@ range month by month; each month commits on its own, so a relaunch after a crash
 idempotently: no duplicates, nothing lost.
 """
 
-import os
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +18,7 @@ from sqlalchemy import select
 
 from xero_pipeline.quality.gate import GateResult, check_results, check_specs, combine, validate
 from xero_pipeline.resources import WarehouseResource, XeroResource
-from xero_pipeline.sandbox.generator import default_orgs, month_start
+from xero_pipeline.sandbox.generator import month_start
 from xero_pipeline.warehouse.publish import Load, publish, read_watermark
 from xero_pipeline.warehouse.schema import (
     key_columns,
@@ -28,7 +27,6 @@ from xero_pipeline.warehouse.schema import (
     xero_organisation,
 )
 from xero_pipeline.xero.client import Tenant, XeroClient
-from xero_pipeline.xero.errors import ConfigError
 from xero_pipeline.xero.filters import date_window
 from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES, DocumentKind, document_rows
 
@@ -36,27 +34,6 @@ GROUP = "xero_history"
 RECONCILIATION_TAG = "xero/reconciliation"
 GATE_ONLY = ("subtotal_gap", "total_gap", "account_status")
 SYNC_MARGIN = timedelta(seconds=1)
-
-
-def sales_start(env: dict[str, str] | None = None, today: date | None = None) -> date:
-    """The first month of sales history: XERO_SALES_START_DATE (YYYY-MM or YYYY-MM-DD), required
-    with a Xero app; with the sandbox, the first month of its default organisation."""
-    env = dict(os.environ) if env is None else env
-    raw = (env.get("XERO_SALES_START_DATE") or "").strip()
-    if raw:
-        try:
-            return date.fromisoformat(raw if len(raw) > 7 else f"{raw}-01").replace(day=1)
-        except ValueError:
-            raise ConfigError(
-                "XERO_SALES_START_DATE", f"must be a month like 2021-01 (or a date), not {raw!r}"
-            ) from None
-    if env.get("XERO_CLIENT_ID"):
-        raise ConfigError(
-            "XERO_SALES_START_DATE",
-            "is required with a Xero app: the first month of sales history to load, e.g. 2021-01",
-        )
-    months = default_orgs("small")[0].months
-    return month_start(today or datetime.now(UTC).date(), months - 1)
 
 
 def monthly_partitions(start: date) -> dg.MonthlyPartitionsDefinition:

@@ -9,7 +9,6 @@
   default 3) to catch edits that do not move UpdatedDateUTC, such as re-coding a line.
 """
 
-import os
 from datetime import date
 from typing import Any
 
@@ -26,18 +25,10 @@ from xero_pipeline.assets.history import (
     strip,
     tables,
 )
+from xero_pipeline.configuration import reconcile_months
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.warehouse.publish import Load, publish, read_watermark
-from xero_pipeline.xero.errors import ConfigError
 from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES, DocumentKind
-
-
-def reconcile_months(env: dict[str, str] | None = None) -> int:
-    env = dict(os.environ) if env is None else env
-    raw = (env.get("XERO_RECONCILE_MONTHS") or "3").strip()
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError("XERO_RECONCILE_MONTHS", f"must be a whole number of months, not {raw!r}")
-    return int(raw)
 
 
 def sync_kind(

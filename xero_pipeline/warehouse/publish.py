@@ -87,8 +87,10 @@ def _json_default(value: Any) -> Any:
 
 def to_json(value: Any) -> str:
     """JSON for the warehouse's `raw` and `tracking` columns. Amounts stay numbers where a float
-    holds them exactly (the typed columns are exact in any case)."""
-    return json.dumps(value, default=_json_default, ensure_ascii=False)
+    holds them exactly (the typed columns are exact in any case). Strict JSON: an infinite or
+    NaN number (which Python's parser lets through from a hostile body) raises ValueError, and
+    the gate's storage check stops the row, rather than PostgreSQL refusing it mid-publish."""
+    return json.dumps(value, default=_json_default, ensure_ascii=False, allow_nan=False)
 
 
 def row_hash(row: Mapping[str, Any]) -> str:

@@ -24,13 +24,21 @@ def sqlite_begin(connection: Connection) -> None:
 
 @contextmanager
 def writing(engine: Engine, tables: Iterable[str]) -> Iterator[Connection]:
+    """A connection in a write transaction on `tables` (see `write_transaction`)."""
+    with engine.connect() as connection, write_transaction(connection, tables):
+        yield connection
+
+
+@contextmanager
+def write_transaction(connection: Connection, tables: Iterable[str]) -> Iterator[Connection]:
     """A transaction that writes `tables`, begun only once no other writer of them is at work;
-    whoever comes second waits, then sees the first one's committed rows.
+    whoever comes second waits, then sees the first one's committed rows. On a connection of
+    its own, or on one that holds temporary tables the transaction needs.
 
     PostgreSQL: a transaction-scoped advisory lock per table, taken in name order so that two
     writers never wait on each other crosswise. SQLite: `BEGIN IMMEDIATE`."""
-    with engine.connect() as connection:
-        connection.execution_options(**{WRITER: True})
+    connection.execution_options(**{WRITER: True})
+    try:
         with connection.begin():
             if connection.dialect.name == "postgresql":
                 for name in sorted(set(tables)):
@@ -39,3 +47,5 @@ def writing(engine: Engine, tables: Iterable[str]) -> Iterator[Connection]:
                         {"name": f"xero_pipeline:{name}"},
                     )
             yield connection
+    finally:
+        connection.execution_options(**{WRITER: False})
