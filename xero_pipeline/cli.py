@@ -5,7 +5,8 @@ unless a Xero app is configured) and prints what was loaded. `backfill` loads sa
 range of months. `sandbox` serves the sandbox until
 interrupted. `connect` gives the pipeline access to a real Xero organisation (OAuth2 consent).
 `merge` runs the customer merge; `review` lists what it could not decide and records decisions.
-`chart` draws net sales by account code as a PNG from what the warehouse holds.
+`chart` draws net sales by account code as a PNG from what the warehouse holds; `status` says
+what the warehouse holds and where the next incremental reads start.
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ from xero_pipeline.sandbox import Sandbox, SandboxConfig
 from xero_pipeline.sandbox.app import SANDBOX_CLIENT_ID
 from xero_pipeline.sandbox.faults import FaultConfig
 from xero_pipeline.sandbox.limits import LimitConfig
-from xero_pipeline.summary import history_summary, loaded_summary, sales_summary
+from xero_pipeline.summary import (
+    history_summary,
+    loaded_summary,
+    sales_summary,
+    status_summary,
+)
 from xero_pipeline.warehouse.engine import warehouse_url
 from xero_pipeline.xero.auth import TokenProvider
 from xero_pipeline.xero.client import XeroClient
@@ -58,14 +64,20 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
     )
 
 
-def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
+def _add_organisation_options(parser: argparse.ArgumentParser) -> None:
+    """Which sandbox organisations (used only when no Xero app is configured)."""
     parser.add_argument(
         "--size",
         default="small",
         choices=("tiny", "small", "large"),
-        help="organisation size (default: small)",
+        help="sandbox organisation size, without a Xero app (default: small; sales history "
+        "starts at the small one's first month unless XERO_SALES_START_DATE says otherwise)",
     )
-    parser.add_argument("--seed", type=int, default=42, help="data generator seed (default: 42)")
+    parser.add_argument("--seed", type=int, default=42, help="sandbox data seed (default: 42)")
+
+
+def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
+    _add_organisation_options(parser)
     parser.add_argument("--as-of", help="the organisations' 'today', YYYY-MM-DD (default: today)")
     parser.add_argument("--no-limits", action="store_true", help="turn Xero's rate limits off")
     parser.add_argument(
@@ -215,6 +227,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0 if result.success else report_failures(result)
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """What the warehouse holds and where the next incremental reads start (no call to Xero)."""
+    url = warehouse_url()
+    print(f"Warehouse: {_shown(url)}\n")
+    print(status_summary(url))
+    return 0
+
+
 def cmd_chart(args: argparse.Namespace) -> int:
     """Draw the sales chart from what the warehouse holds now (no Dagster run, no Xero call)."""
     warehouse = WarehouseResource()
@@ -287,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="xero-pipeline", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the main job against the built-in sandbox")
-    _add_sandbox_options(run)
+    _add_organisation_options(run)
     run.add_argument("--history-from", help="first month of sales history (default: the start)")
     run.set_defaults(func=cmd_run)
     fill = commands.add_parser("backfill", help="load sales history for a range of months")
@@ -296,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     fill.set_defaults(func=cmd_backfill)
     sync = commands.add_parser("sync", help="bring new and edited invoices and credit notes in")
     sync.set_defaults(func=cmd_sync)
+    status = commands.add_parser("status", help="what the warehouse holds, per organisation")
+    status.set_defaults(func=cmd_status)
     chart = commands.add_parser("chart", help="draw net sales by account code as a PNG")
     chart.add_argument("--out", help="where to write it (default: beside the warehouse)")
     chart.set_defaults(func=cmd_chart)
@@ -328,13 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="apply even when it creates more new customers than XERO_NEW_CUSTOMER_LIMIT allows",
     )
-    merge.add_argument(
-        "--size",
-        default="small",
-        choices=("tiny", "small", "large"),
-        help="sandbox size, without a Xero app (default: small, as `run`)",
-    )
-    merge.add_argument("--seed", type=int, default=42, help="sandbox seed (default: 42)")
+    _add_organisation_options(merge)
     merge.set_defaults(func=cmd_merge)
     review = commands.add_parser("review", help="the customer merge's review list and decisions")
     decide = review.add_mutually_exclusive_group()

@@ -41,6 +41,11 @@ def test_run_materializes_the_pipeline_and_prints_what_it_loaded(tmp_path, monke
     runs = list((tmp_path / "dagster_home").rglob("*"))
     assert runs, "the run should be kept in the Dagster instance under the data folder"
 
+    assert main(["status"]) == 0  # what an operator checks afterwards, without calling Xero
+    status = capsys.readouterr().out
+    assert len(re.findall(r"^  xero_invoices\s+120  \d{4}-\d\d-\d\d ", status, re.MULTILINE)) == 2
+    assert len(re.findall(r"^  incremental invoices read from 20", status, re.MULTILINE)) == 2
+
 
 def test_backfill_command_shows_progress_and_the_months(
     make_sandbox, xero_env, tmp_path, monkeypatch, capsys
