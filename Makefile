@@ -28,8 +28,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --output-format concise xero_pipeline xero_pipeline_tests bench
 
 bench: $(VENV)/.installed-dev
-	{ echo "# Benchmark results"; echo; echo "Written by \`make bench\`; each section says how it was measured."; echo; \
-	  $(BIN)/python bench/sandbox_serving.py; $(BIN)/python bench/customer_merge.py; } > bench/RESULTS.md
+	$(BIN)/python bench/run_all.py
 	cat bench/RESULTS.md
 
 sandbox: $(VENV)/.installed

@@ -7,6 +7,7 @@ range month by month; each month commits on its own, so a relaunch after a crash
 idempotently: no duplicates, nothing lost.
 """
 
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -16,6 +17,8 @@ from typing import Any
 import dagster as dg
 from sqlalchemy import select
 
+from xero_pipeline.assets.loading import organisation_short_codes
+from xero_pipeline.assets.read_ahead import read_ahead
 from xero_pipeline.quality.gate import GateResult, check_results, check_specs, combine, validate
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.sandbox.generator import month_start
@@ -24,7 +27,6 @@ from xero_pipeline.warehouse.schema import (
     key_columns,
     metadata,
     xero_accounts,
-    xero_organisation,
 )
 from xero_pipeline.xero.client import Tenant, XeroClient
 from xero_pipeline.xero.filters import date_window
@@ -34,6 +36,7 @@ GROUP = "xero_history"
 RECONCILIATION_TAG = "xero/reconciliation"
 GATE_ONLY = ("subtotal_gap", "total_gap", "account_status")
 SYNC_MARGIN = timedelta(seconds=1)
+MonthRead = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, datetime]]
 
 
 def monthly_partitions(start: date) -> dg.MonthlyPartitionsDefinition:
@@ -58,11 +61,20 @@ def months_in(window: dg.TimeWindow) -> list[tuple[date, date]]:
 
 
 def read_documents(
-    client: XeroClient, kind: DocumentKind, tenant: Tenant, short_code: str | None, **read: Any
+    client: XeroClient,
+    kind: DocumentKind,
+    tenant: Tenant,
+    short_code: str | None,
+    stop: threading.Event | None = None,
+    **read: Any,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A paged read's documents as header and line rows. `stop`: give up before the next page
+    once set (a read ahead whose run is ending; what was read is then discarded)."""
     headers: list[dict[str, Any]] = []
     lines: list[dict[str, Any]] = []
     for page in client.pages(tenant.tenant_id, kind.path, kind.path, **read):
+        if stop is not None and stop.is_set():
+            break
         for doc in page:
             header, doc_lines = document_rows(kind, tenant.tenant_id, doc, short_code)
             headers.append(header)
@@ -106,15 +118,6 @@ def account_statuses(warehouse: WarehouseResource) -> dict[tuple[str, str], str]
             select(xero_accounts.c.tenant_id, xero_accounts.c.code, xero_accounts.c.status)
         )
         return {(tenant, code): status for tenant, code, status in rows if code}
-
-
-def short_codes(warehouse: WarehouseResource) -> dict[str, str]:
-    with warehouse.engine.connect() as connection:
-        return dict(
-            connection.execute(
-                select(xero_organisation.c.tenant_id, xero_organisation.c.short_code)
-            ).all()
-        )
 
 
 class GateFailed(Exception):
@@ -179,28 +182,41 @@ def build_document_assets(
         client, calls_before = xero.client, xero.client.stats.total()
         tenants = xero.tenants()
         tenant_ids = [t.tenant_id for t in tenants]
-        codes, accounts = short_codes(warehouse), account_statuses(warehouse)
+        codes, accounts = organisation_short_codes(warehouse), account_statuses(warehouse)
         months = months_in(context.partition_time_window)
         header_gates, line_gates = [], []
         totals: Counter = Counter()
         statuses: Counter = Counter()
         line_statuses: Counter = Counter()
         first_seen: dict[str, datetime] = {}
-        for number, (start, end) in enumerate(months, start=1):
+
+        def read_month(month: tuple[date, date], stop: threading.Event) -> MonthRead:
             headers: list[dict[str, Any]] = []
             lines: list[dict[str, Any]] = []
+            seen: dict[str, datetime] = {}  # Xero's clock after each tenant's read
             for tenant in tenants:
+                if stop.is_set():
+                    break
                 h, ls = read_documents(
                     client,
                     kind,
                     tenant,
                     codes.get(tenant.tenant_id),
-                    params={"where": date_window(start, end)},
+                    stop,
+                    params={"where": date_window(*month)},
                 )
                 headers += h
                 lines += ls
                 if tenant.tenant_id in client.server_time:
-                    first_seen.setdefault(tenant.tenant_id, client.server_time[tenant.tenant_id])
+                    seen[tenant.tenant_id] = client.server_time[tenant.tenant_id]
+            return headers, lines, seen
+
+        # The next month is read while this one is gated and published (read_ahead.py).
+        for number, ((start, end), (headers, lines, seen)) in enumerate(
+            read_ahead(months, read_month), start=1
+        ):
+            for tenant_id, stamp in seen.items():
+                first_seen.setdefault(tenant_id, stamp)
             add_gate_columns(kind, headers, lines, accounts)
             try:
                 header_gate, line_gate = gate(kind, headers, lines, f"{kind.path} {start:%Y-%m}")

@@ -18,7 +18,7 @@ from sqlalchemy import Table, select
 from xero_pipeline.quality.gate import check_results, validate
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.warehouse.publish import Load, publish
-from xero_pipeline.warehouse.schema import key_columns
+from xero_pipeline.warehouse.schema import key_columns, xero_organisation
 from xero_pipeline.xero.client import Tenant
 
 PREVIEW_ROWS = 10
@@ -83,3 +83,13 @@ def preview(warehouse: WarehouseResource, table: Table, columns: Sequence[str]) 
     with warehouse.engine.connect() as connection:
         frame = pd.DataFrame(connection.execute(select(*chosen).limit(PREVIEW_ROWS)).mappings())
     return frame.to_markdown(index=False) if not frame.empty else "(empty)"
+
+
+def organisation_short_codes(warehouse: WarehouseResource) -> dict[str, str]:
+    """tenant_id -> the organisation's ShortCode, which every deep link into Xero needs."""
+    with warehouse.engine.connect() as connection:
+        return dict(
+            connection.execute(
+                select(xero_organisation.c.tenant_id, xero_organisation.c.short_code)
+            ).all()
+        )

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import dagster as dg
 from sqlalchemy import select
 
-from xero_pipeline.assets.loading import gated_publish
+from xero_pipeline.assets.loading import gated_publish, organisation_short_codes
 from xero_pipeline.quality.gate import check_specs
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.warehouse.publish import read_watermark
@@ -82,7 +82,7 @@ def xero_contacts_asset(
 ) -> Results:
     client, calls = xero.client, xero.client.stats.total()
     tenants = xero.tenants()
-    short_codes = _short_codes(warehouse)
+    short_codes = organisation_short_codes(warehouse)
     rows, watermarks = [], {}
     for tenant in tenants:
         watermark = read_watermark(warehouse.engine, tenant.tenant_id, "contacts")
@@ -259,15 +259,6 @@ def suppliers_asset(
         mirror=True,
         preview_columns=("name", "contact_status", "email_address"),
     )
-
-
-def _short_codes(warehouse: WarehouseResource) -> dict[str, str]:
-    with warehouse.engine.connect() as connection:
-        return dict(
-            connection.execute(
-                select(xero_organisation.c.tenant_id, xero_organisation.c.short_code)
-            ).all()
-        )
 
 
 reference_assets = [

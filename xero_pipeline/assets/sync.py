@@ -21,10 +21,10 @@ from xero_pipeline.assets.history import (
     add_gate_columns,
     gate,
     read_documents,
-    short_codes,
     strip,
     tables,
 )
+from xero_pipeline.assets.loading import organisation_short_codes
 from xero_pipeline.configuration import reconcile_months
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.warehouse.publish import Load, publish, read_watermark
@@ -40,7 +40,7 @@ def sync_kind(
 ) -> dict[str, Any]:
     header_table, line_table = tables(kind)
     client = xero.client
-    codes, accounts = short_codes(warehouse), account_statuses(warehouse)
+    codes, accounts = organisation_short_codes(warehouse), account_statuses(warehouse)
     summary: dict[str, Any] = {"documents": 0, "lines": 0}
     for tenant in xero.tenants():
         watermark = read_watermark(warehouse.engine, tenant.tenant_id, kind.resource)

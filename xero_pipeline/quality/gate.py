@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -181,7 +182,7 @@ def validate(name: str, rows: list[dict[str, Any]], id_columns: list[str]) -> Ga
     suite = load_suite(name)
     if not rows:
         return GateResult(name, [Outcome(e, True) for e in expectations(name)])
-    frame = pd.DataFrame([_pandas_safe(row) for row in rows])
+    frame = _frame(name, rows, id_columns)
     outcomes = []
     by_name = {e.name: e for e in suite}
     for result in _validator().run(name, suite, frame, id_columns):
@@ -202,6 +203,58 @@ def validate(name: str, rows: list[dict[str, Any]], id_columns: list[str]) -> Ga
     if _checks_storage(name):
         outcomes.append(_storable(schema.metadata.tables[name], rows, id_columns))
     return GateResult(name, outcomes)
+
+
+def _frame(name: str, rows: list[dict[str, Any]], id_columns: list[str]) -> pd.DataFrame:
+    """The rows as the suite sees them: only the columns it names, and the id columns its
+    samples show. Great Expectations' cost grows with the frame's width (a month of invoice
+    lines validates three times faster on the 6 columns its suite reads than on all 19), and
+    no expectation looks at a column it does not name. Built column by column when every row
+    has the same keys (rows.py's always do), which gives pandas' own result for a list of
+    dicts (same columns, order, dtypes and values) in a fraction of the time."""
+    named = _suite_columns(name)
+    keys = rows[0].keys()
+    if all(row.keys() == keys for row in rows):
+        return pd.DataFrame(
+            {
+                k: _pandas_safe_values([row[k] for row in rows])
+                for k in keys
+                if named is None or k in named or k in id_columns
+            },
+            index=pd.RangeIndex(len(rows)),  # as many rows even when no column is kept
+        )
+    frame = pd.DataFrame([_pandas_safe(row) for row in rows])
+    if named is None:
+        return frame
+    return frame[[c for c in frame.columns if c in named or c in id_columns]]
+
+
+@cache
+def _suite_columns(name: str) -> frozenset[str] | None:
+    """Every name suite `name`'s expectations could mean as a column (`column`, `column_list`,
+    words of a `row_condition`); None when one of them is about the whole table."""
+    names: set[str] = set()
+    for expectation in load_suite(name):
+        if not expectation.kwargs.keys() & {"column", "column_list", "column_A", "column_B"}:
+            return None
+        for value in expectation.kwargs.values():
+            for text in value if isinstance(value, list) else [value]:
+                if isinstance(text, str):
+                    names.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+    return frozenset(names)
+
+
+def _pandas_safe_values(values: list[Any]) -> list[Any]:
+    """`_pandas_safe` for one column's values: escaping a row's every text value, as it does,
+    leaves the ones that encode unchanged, so only the ones that do not are touched."""
+    if all(not isinstance(v, str) or v.isascii() for v in values):
+        return values
+    return [
+        v.encode("utf-8", "backslashreplace").decode()
+        if isinstance(v, str) and not v.isascii() and not _encodes(v)
+        else v
+        for v in values
+    ]
 
 
 def _pandas_safe(row: dict[str, Any]) -> dict[str, Any]:
@@ -225,13 +278,10 @@ def _encodes(text: str) -> bool:
 
 
 def _storable(table: Table, rows: list[dict[str, Any]], id_columns: list[str]) -> Outcome:
-    failing = []
-    for row in rows:
-        problems = storable.row_problems(table, row)
-        if problems:
-            failing.append(
-                {**{c: _shown(row.get(c)) for c in id_columns}, "problem": "; ".join(problems)}
-            )
+    failing = [
+        {**{c: _shown(rows[index].get(c)) for c in id_columns}, "problem": "; ".join(problems)}
+        for index, problems in storable.problems_by_row(table, rows).items()
+    ]
     return Outcome(STORABLE, not failing, len(failing), len(rows), tuple(failing[:SAMPLE_ROWS]))
 
 

@@ -2,7 +2,7 @@
 
 `WAREHOUSE_URL` picks it: unset, an SQLite file under the project's data folder (created on first
 use); `postgresql+psycopg2://…` for PostgreSQL. Tables are created on first use and new columns
-are added on upgrade (additive changes only), so nobody runs DDL by hand.
+and indexes are added on upgrade (additive changes only), so nobody runs DDL by hand.
 """
 
 from __future__ import annotations
@@ -10,7 +10,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import Column, Connection, Engine, Table, create_engine, event, inspect, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -73,36 +83,55 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def ensure_schema(engine: Engine) -> list[str]:
-    """Create missing tables and add missing columns; return what was changed. Looks first
-    without the write lock, so the common case (nothing to do) never queues behind a publish."""
+    """Create missing tables, add missing columns and indexes; return what was changed. Looks
+    first without the write lock, so the common case (nothing to do) never queues behind a
+    publish."""
     with engine.connect() as connection:
         if not _schema_changes(connection):
             return []
     with writing(engine, ["schema"]) as connection:
         changes = _schema_changes(connection)  # again: another process may have done it
-        for table, column in changes:
-            if column is None:
+        for table, part in changes:
+            if part is None:
                 table.create(connection)
+            elif isinstance(part, Index):
+                part.create(connection)
             else:
-                kind = column.type.compile(dialect=engine.dialect)
+                kind = part.type.compile(dialect=engine.dialect)
                 connection.execute(
-                    text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
+                    text(f'ALTER TABLE "{table.name}" ADD COLUMN "{part.name}" {kind}')
                 )
     return [
-        f"created {table.name}" if column is None else f"added {table.name}.{column.name}"
-        for table, column in changes
+        f"created {table.name}"
+        if part is None
+        else f"added index {part.name}"
+        if isinstance(part, Index)
+        else f"added {table.name}.{part.name}"
+        for table, part in changes
     ]
 
 
-def _schema_changes(connection: Connection) -> list[tuple[Table, Column | None]]:
+def _schema_changes(connection: Connection) -> list[tuple[Table, Column | Index | None]]:
     """What the warehouse lacks: (table, None) for a missing table, (table, column) for a
-    missing column."""
+    missing column, (table, index) for a missing index of an existing table."""
     existing = inspect(connection)
-    changes: list[tuple[Table, Column | None]] = []
+    indexes = _index_names(connection)
+    changes: list[tuple[Table, Column | Index | None]] = []
     for table in metadata.sorted_tables:
         if not existing.has_table(table.name):
             changes.append((table, None))
             continue
         present = {column["name"] for column in existing.get_columns(table.name)}
         changes += [(table, column) for column in table.columns if column.name not in present]
+        changes += [(table, index) for index in table.indexes if index.name not in indexes]
     return changes
+
+
+def _index_names(connection: Connection) -> set[str]:
+    """Every index the database has, by name, from its catalog (the inspector skips
+    expression indexes on SQLite, and would report ours missing)."""
+    if connection.dialect.name == "postgresql":
+        sql = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index'"
+    return set(connection.execute(text(sql)).scalars())

@@ -94,7 +94,14 @@ def to_json(value: Any) -> str:
 
 
 def row_hash(row: Mapping[str, Any]) -> str:
-    content = {k: _canonical(v) for k, v in row.items() if k not in BOOKKEEPING}
+    """md5 of the row's content (bookkeeping left out) as sorted-key JSON, values made canonical
+    by `_canonical`. Only datetimes are converted here: a date or Decimal reaches `default=str`,
+    which writes the same text `_canonical` would, without a Python call per value."""
+    content = dict(row)
+    for name in BOOKKEEPING:
+        content.pop(name, None)
+    for name in [k for k, v in content.items() if isinstance(v, datetime)]:
+        content[name] = _canonical(content[name])
     return hashlib.md5(
         json.dumps(content, sort_keys=True, default=str).encode(), usedforsecurity=False
     ).hexdigest()
@@ -169,9 +176,9 @@ def _publish(
     tables = [load.table.name for load in loads] + ([sync_state.name] if watermarks else [])
     with writing(engine, tables) as connection:
         for load in loads:
-            rows = [{**row, "row_hash": row_hash(row), "loaded_at": loaded_at} for row in load.rows]
-            staging = _stage(connection, load.table, rows)
-            results[load.table.name] = _merge(connection, load, staging)
+            hashes = [row_hash(row) for row in load.rows]
+            staging = _stage(connection, load.table, load.rows, hashes, loaded_at)
+            results[load.table.name] = _merge(connection, load, staging, len(hashes))
             # Dropped only on success: after a failure the rollback takes the staging table
             # with it, and a DROP in an aborted transaction would hide the real error.
             staging.drop(connection)
@@ -180,8 +187,22 @@ def _publish(
     return results
 
 
-def _stage(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> Table:
-    """A temporary copy of `table` holding `rows`: COPY on PostgreSQL, executemany elsewhere."""
+def _stage(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    hashes: list[str],
+    loaded_at: datetime,
+) -> Table:
+    """A temporary copy of `table` holding `rows` with their `row_hash` and `loaded_at`: COPY
+    on PostgreSQL, executemany elsewhere.
+
+    On PostgreSQL the copy gets an index on the table's key and statistics on it (ANALYZE: a
+    temporary table has none until then; the key's columns are all the merge joins on). The
+    merge looks staged rows up by key; without the index, a published table whose own
+    statistics are stale (just after a bulk load, before autovacuum has seen it) is planned as
+    a nested loop over every staged row for every published one: 16 s instead of 0.1 s to
+    re-publish an unchanged month of invoice lines."""
     staging = Table(
         f"stg_{table.name}_{uuid.uuid4().hex[:8]}",
         MetaData(),
@@ -193,11 +214,7 @@ def _stage(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> 
         return staging
     if connection.dialect.name == "postgresql":
         columns = [c.name for c in table.columns]
-        buffer = io.StringIO()
-        for row in rows:
-            buffer.write(",".join(_csv_value(row.get(name)) for name in columns))
-            buffer.write("\n")
-        buffer.seek(0)
+        buffer = io.StringIO(_csv_text(rows, columns, hashes, loaded_at))
         names = ", ".join(f'"{name}"' for name in columns)
         copy = f'COPY "{staging.name}" ({names}) FROM STDIN WITH (FORMAT csv)'
         raw = connection.connection.driver_connection
@@ -213,9 +230,49 @@ def _stage(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> 
             raise DBAPIError.instance(
                 copy, None, exc, connection.dialect.loaded_dbapi.Error, connection_invalidated=lost
             ) from exc
+        keys = ", ".join(f'"{name}"' for name in key_columns(table))
+        connection.execute(text(f'CREATE INDEX ON "{staging.name}" ({keys})'))
+        connection.execute(text(f'ANALYZE "{staging.name}" ({keys})'))  # the merge joins on these
     else:
-        connection.execute(insert(staging), rows)
+        connection.execute(
+            insert(staging),
+            [
+                {**row, "row_hash": digest, "loaded_at": loaded_at}
+                for row, digest in zip(rows, hashes, strict=True)
+            ],
+        )
     return staging
+
+
+def _csv_text(
+    rows: Sequence[Mapping[str, Any]], columns: list[str], hashes: list[str], loaded_at: datetime
+) -> str:
+    """The rows as COPY … (FORMAT csv) input, one line each: exactly `_csv_value` of each field,
+    built a column at a time so that the common types (text, NULL, amounts, dates) need no
+    Python call per value."""
+    fields = []
+    for name in columns:
+        if name == "loaded_at":  # the same for every row
+            fields.append([_csv_value(loaded_at)] * len(rows))
+            continue
+        values = hashes if name == "row_hash" else [row.get(name) for row in rows]
+        fields.append(
+            [
+                '"' + v.replace('"', '""') + '"'
+                if type(v) is str
+                else ""
+                if v is None
+                else str(v)
+                if type(v) is Decimal or type(v) is int
+                else v.isoformat()
+                if type(v) is date
+                else '"[]"'  # what _csv_value writes for an empty list (lines' tracking)
+                if type(v) is list and not v
+                else _csv_value(v)
+                for v in values
+            ]
+        )
+    return "".join(line + "\n" for line in map(",".join, zip(*fields, strict=True)))
 
 
 def _csv_value(value: Any) -> str:
@@ -233,10 +290,22 @@ def _csv_value(value: Any) -> str:
     return '"' + str(value).replace('"', '""') + '"'
 
 
-def _merge(connection: Connection, load: Load, staging: Table) -> PublishResult:
+def _merge(connection: Connection, load: Load, staging: Table, staged: int) -> PublishResult:
+    """Apply the staged rows to the published table. The counts come from the statements that
+    do the work (rows deleted as changed, rows inserted, rows deleted as gone), not from counting
+    queries beforehand: the key is unique in both tables (the gate checks the staged rows), so a
+    changed row is one deleted and one inserted, and a new one is inserted only."""
     table = load.table
     keys = key_columns(table)
     target, stg = f'"{table.name}"', f'"{staging.name}"'
+    if connection.dialect.name == "postgresql":
+        # The staged rows are looked up in the published table by its key, a month against all
+        # of history. PostgreSQL's default page costs (random_page_cost 4, for spinning disks)
+        # price 17,000 index lookups above a scan of a million rows, and then every month of a
+        # backfill scans everything loaded before it (0.33 s a statement at a million lines,
+        # against 0.03 s by key). 1.1 is the usual value for SSDs and cached tables; LOCAL: for
+        # this transaction only.
+        connection.execute(text("SET LOCAL random_page_cost = 1.1"))
     same_key = " AND ".join(f'{target}."{k}" = s."{k}"' for k in keys)
     columns = ", ".join(f'"{c.name}"' for c in table.columns)
 
@@ -247,17 +316,6 @@ def _merge(connection: Connection, load: Load, staging: Table) -> PublishResult:
             statement = statement.bindparams(*[bindparam(n, expanding=True) for n in expanding])
         return connection.execute(statement, params or {})
 
-    def count(sql: str, params: dict[str, Any] | None = None) -> int:
-        return int(run(sql, params).scalar_one())
-
-    staged = count(f"SELECT count(*) FROM {stg}")
-    inserted = count(
-        f"SELECT count(*) FROM {stg} s WHERE NOT EXISTS (SELECT 1 FROM {target} WHERE {same_key})"
-    )
-    updated = count(
-        f"SELECT count(*) FROM {stg} s WHERE EXISTS (SELECT 1 FROM {target} "
-        f"WHERE {same_key} AND {target}.row_hash <> s.row_hash)"
-    )
     deleted = 0
     if load.mirror and load.tenant_ids:
         scope, params = load.scope or ("1 = 1", {})
@@ -266,17 +324,21 @@ def _merge(connection: Connection, load: Load, staging: Table) -> PublishResult:
             f"(SELECT 1 FROM {stg} s WHERE {same_key})"
         )
         params = {**params, "tenants": list(load.tenant_ids)}
-        deleted = count(f"SELECT count(*) FROM {target} WHERE {gone}", params)
-        run(f"DELETE FROM {target} WHERE {gone}", params)
-    run(
-        f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {stg} s "
-        f"WHERE {same_key} AND {target}.row_hash <> s.row_hash)"
-    )
-    run(
+        deleted = run(f"DELETE FROM {target} WHERE {gone}", params).rowcount
+    changed = f"{same_key} AND {target}.row_hash <> s.row_hash"
+    if connection.dialect.name == "postgresql":  # a join PostgreSQL can drive from the batch
+        updated = run(f"DELETE FROM {target} USING {stg} s WHERE {changed}").rowcount
+    else:  # SQLite has no DELETE … USING
+        updated = run(
+            f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {stg} s WHERE {changed})"
+        ).rowcount
+    written = run(
         f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {stg} s "
         f"WHERE NOT EXISTS (SELECT 1 FROM {target} WHERE {same_key})"
+    ).rowcount
+    return PublishResult(
+        staged=staged, inserted=written - updated, updated=updated, deleted=deleted
     )
-    return PublishResult(staged=staged, inserted=inserted, updated=updated, deleted=deleted)
 
 
 def read_watermark(engine: Engine, tenant_id: str, resource: str) -> datetime | None:

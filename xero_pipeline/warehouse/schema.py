@@ -154,7 +154,7 @@ def _money(name: str) -> Column:
 
 def _document(name: str, id_column: str, number_column: str, extra: list[Column]) -> Table:
     """Invoices and credit notes share Xero's document shape."""
-    return Table(
+    table = Table(
         name,
         metadata,
         _tenant(),
@@ -180,11 +180,20 @@ def _document(name: str, id_column: str, number_column: str, extra: list[Column]
         Column("raw", JSON),
         *_bookkeeping(),
     )
+    _by_month(table, "date")
+    return table
+
+
+def _by_month(table: Table, date_column: str) -> None:
+    """An index on the document date: a month of documents is what a history run replaces (its
+    mirror delete) and what the sales fact reads. Without it both scan the whole table, and a
+    backfill's month costs more the more history is already loaded."""
+    Index(f"ix_{table.name}_{date_column}", table.c[date_column], table.c.tenant_id)
 
 
 def _lines(name: str, parent_id: str, parent_date: str) -> Table:
     """One row per line; keyed by position because credit-note lines carry no LineItemID."""
-    return Table(
+    table = Table(
         name,
         metadata,
         _tenant(),
@@ -205,6 +214,8 @@ def _lines(name: str, parent_id: str, parent_date: str) -> Table:
         Column("tracking", JSON),
         *_bookkeeping(),
     )
+    _by_month(table, parent_date)
+    return table
 
 
 xero_invoices = _document(

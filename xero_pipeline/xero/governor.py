@@ -5,8 +5,15 @@ Per tenant, shared by every stream of that tenant in the process:
 - at most `per_minute` call starts in any span of a minute plus a small margin. Xero's windows
   are fixed; a bound on every sliding span implies the bound on every fixed window, and it lets a
   short run spend its whole minute at once instead of trickling one call a second;
-- `X-MinLimit-Remaining` narrows that further when someone else (another process, another app)
-  is spending the same tenant's budget, until the window it describes has surely rolled over.
+- `X-MinLimit-Remaining` narrows that further when someone else (another process, another app,
+  an earlier run in this process) is spending the same tenant's budget, until the window it
+  describes has surely rolled over. A fixed window lasts a minute, so the window an answer
+  belongs to is over within a minute of the *first* answer seen in it; a rise in the count marks
+  a new window. While the count also falls by calls we did not make, a rise could hide behind
+  them, so then the narrowing lasts a minute from the *latest* answer instead. (Waiting a
+  minute from the latest answer always, as this did before, cost the full-history backfill at
+  the real limit about a third more than its calls need: every minute, the time the run took to
+  spend its budget was waited again.)
 """
 
 from __future__ import annotations
@@ -44,8 +51,11 @@ class TenantGovernor:
         self._slots = threading.BoundedSemaphore(limits.concurrent)
         self._starts: deque[float] = deque()
         self._lock = threading.Lock()
-        self._server_remaining: int | None = None
-        self._server_seen_at = 0.0
+        self._server_remaining: int | None = None  # None: no narrowing in force
+        self._last_remaining: int | None = None  # the latest count, kept after it expires
+        self._server_seen_at = 0.0  # the latest answer
+        self._window_seen_at = 0.0  # the first answer seen in the server's current window
+        self._shared = False  # the count fell by calls we did not make, in this window
         self._started_since_seen = 0
         self.day_remaining: int | None = None
         self.waited_seconds = 0.0
@@ -57,27 +67,32 @@ class TenantGovernor:
             self._wait_for_budget()
             yield
 
+    def _server_expiry(self) -> float:
+        """When the window the server's count describes has surely rolled over."""
+        seen = self._server_seen_at if self._shared else self._window_seen_at
+        return seen + self.limits.span
+
     def _wait_for_budget(self) -> None:
         while True:
             with self._lock:
                 now = self._clock()
                 while self._starts and self._starts[0] <= now - self.limits.span:
                     self._starts.popleft()
-                allowed = self.limits.per_minute
+                own_full = len(self._starts) >= self.limits.per_minute
+                server_full = False
                 if self._server_remaining is not None:
-                    if now - self._server_seen_at > self.limits.span:
+                    if now > self._server_expiry():
                         self._server_remaining = None  # that window has rolled over
                     else:
-                        left = self._server_remaining - self._started_since_seen
-                        allowed = min(allowed, len(self._starts) + max(left, 0))
-                if len(self._starts) < allowed:
+                        server_full = self._server_remaining - self._started_since_seen <= 0
+                if not (own_full or server_full):
                     self._starts.append(now)
                     self._started_since_seen += 1
                     return
-                if self._starts:
-                    wait = self._starts[0] + self.limits.span - now
-                else:
-                    wait = self._server_seen_at + self.limits.span - now
+                wait = max(
+                    self._starts[0] + self.limits.span - now if own_full else 0.0,
+                    self._server_expiry() - now if server_full else 0.0,
+                )
             wait = max(wait, 0.01)
             self.waited_seconds += wait
             self._sleep(wait)
@@ -87,8 +102,19 @@ class TenantGovernor:
         minute, day = headers.get("X-MinLimit-Remaining"), headers.get("X-DayLimit-Remaining")
         with self._lock:
             if minute is not None and minute.isdigit():
-                self._server_remaining = int(minute)
-                self._server_seen_at = self._clock()
+                remaining, now = int(minute), self._clock()
+                last = self._last_remaining
+                expected = None if last is None else last - self._started_since_seen
+                if (
+                    expected is None
+                    or remaining > expected  # the count rose: a new window
+                    or now - self._window_seen_at > self.limits.span  # the old one is over
+                ):
+                    self._window_seen_at, self._shared = now, False
+                elif remaining < expected:  # calls we did not make
+                    self._shared = True
+                self._server_remaining = self._last_remaining = remaining
+                self._server_seen_at = now
                 self._started_since_seen = 0
             if day is not None and day.isdigit():
                 self.day_remaining = int(day)
