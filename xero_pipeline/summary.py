@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import String, create_engine, func, inspect, select
+from sqlalchemy import Connection, String, create_engine, func, inspect, select
 
 from xero_pipeline.warehouse.publish import as_utc
 from xero_pipeline.warehouse.rebuild import execute, sql_file
@@ -28,26 +28,41 @@ def loaded_summary(url: str) -> str:
         with engine.connect() as connection:
             if not inspect(connection).has_table("xero_organisation"):
                 return "(the warehouse is empty)"
-            names = dict(
-                connection.execute(
-                    select(xero_organisation.c.tenant_id, xero_organisation.c.name)
-                ).all()
-            )
-            counts: dict[str, dict[str, int]] = {}
-            for name in SUMMARY_TABLES:
-                table = metadata.tables[name]
-                for tenant_id, count in connection.execute(
-                    select(table.c.tenant_id, func.count()).group_by(table.c.tenant_id)
-                ):
-                    counts.setdefault(tenant_id, {})[name] = count
+            names = _organisation_names(connection)
+            counts = _rows_by_tenant(connection, SUMMARY_TABLES)
     finally:
         engine.dispose()
     width = max(len(t) for t in SUMMARY_TABLES)
     lines = []
     for tenant_id, tables in counts.items():
         lines.append(f"{names.get(tenant_id, '?')}  (tenant {tenant_id})")
-        lines += [f"  {name:<{width}} {tables.get(name, 0):>7}" for name in SUMMARY_TABLES]
+        lines += [
+            f"  {name:<{width}} {tables.get(name, (0, None))[0]:>7}" for name in SUMMARY_TABLES
+        ]
     return "\n".join(lines)
+
+
+def _organisation_names(connection: Connection) -> dict[str, str]:
+    return dict(
+        connection.execute(select(xero_organisation.c.tenant_id, xero_organisation.c.name)).all()
+    )
+
+
+def _rows_by_tenant(
+    connection: Connection, table_names: tuple[str, ...]
+) -> dict[str, dict[str, tuple[int, object]]]:
+    """tenant_id -> table -> (rows, when last written). The tables built in SQL keep no
+    loaded_at: their time is None."""
+    found: dict[str, dict[str, tuple[int, object]]] = {}
+    for name in table_names:
+        table = metadata.tables[name]
+        written = table.c.get("loaded_at")
+        latest = func.max(written) if written is not None else func.max(None)
+        for tenant_id, count, last in connection.execute(
+            select(table.c.tenant_id, func.count(), latest).group_by(table.c.tenant_id)
+        ):
+            found.setdefault(tenant_id, {})[name] = (count, last)
+    return found
 
 
 def history_summary(url: str, last_months: int | None = None) -> str:
@@ -141,21 +156,8 @@ def status_summary(url: str) -> str:
         with engine.connect() as connection:
             if not inspect(connection).has_table("xero_organisation"):
                 return "(the warehouse is empty: run `xero-pipeline run` or `make run` first)"
-            names = dict(
-                connection.execute(
-                    select(xero_organisation.c.tenant_id, xero_organisation.c.name)
-                ).all()
-            )
-            tables: dict[str, dict[str, tuple[int, object]]] = {}
-            for name in STATUS_TABLES:
-                table = metadata.tables[name]
-                # The tables built in SQL keep no loaded_at: only their rows are shown.
-                written = table.c.get("loaded_at")
-                latest = func.max(written) if written is not None else func.max(None)
-                for tenant_id, count, last in connection.execute(
-                    select(table.c.tenant_id, func.count(), latest).group_by(table.c.tenant_id)
-                ):
-                    tables.setdefault(tenant_id, {})[name] = (count, last)
+            names = _organisation_names(connection)
+            tables = _rows_by_tenant(connection, STATUS_TABLES)
             marks: dict[str, list[tuple[str, object]]] = {}
             for tenant_id, resource, watermark in connection.execute(
                 select(sync_state.c.tenant_id, sync_state.c.resource, sync_state.c.watermark)
