@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Connection, String, create_engine, func, inspect, select
+from sqlalchemy import Connection, String, create_engine, func, inspect, null, select
 
 from xero_pipeline.warehouse.publish import as_utc
 from xero_pipeline.warehouse.rebuild import execute, sql_file
@@ -22,16 +24,25 @@ SUMMARY_TABLES = (
 )
 
 
-def loaded_summary(url: str) -> str:
+@contextmanager
+def _reading(url: str, needs: str) -> Iterator[Connection | None]:
+    """A connection to the warehouse at `url`, or None while it has no table `needs` (nothing
+    of that kind was loaded yet). The engine is disposed of afterwards: these run once, at the
+    end of a command."""
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            if not inspect(connection).has_table("xero_organisation"):
-                return "(the warehouse is empty)"
-            names = _organisation_names(connection)
-            counts = _rows_by_tenant(connection, SUMMARY_TABLES)
+            yield connection if inspect(connection).has_table(needs) else None
     finally:
         engine.dispose()
+
+
+def loaded_summary(url: str) -> str:
+    with _reading(url, "xero_organisation") as connection:
+        if connection is None:
+            return "(the warehouse is empty)"
+        names = _organisation_names(connection)
+        counts = _rows_by_tenant(connection, SUMMARY_TABLES)
     width = max(len(t) for t in SUMMARY_TABLES)
     lines = []
     for tenant_id, tables in counts.items():
@@ -57,7 +68,7 @@ def _rows_by_tenant(
     for name in table_names:
         table = metadata.tables[name]
         written = table.c.get("loaded_at")
-        latest = func.max(written) if written is not None else func.max(None)
+        latest = func.max(written) if written is not None else null()
         for tenant_id, count, last in connection.execute(
             select(table.c.tenant_id, func.count(), latest).group_by(table.c.tenant_id)
         ):
@@ -67,26 +78,22 @@ def _rows_by_tenant(
 
 def history_summary(url: str, last_months: int | None = None) -> str:
     """Documents and lines per month, both resources, all tenants."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            if not inspect(connection).has_table("xero_invoices"):
-                return "(no sales history loaded)"
-            counts: dict[str, list[int]] = {}
-            for position, (table, date_column) in enumerate(
-                (
-                    ("xero_invoices", "date"),
-                    ("xero_invoice_lines", "invoice_date"),
-                    ("xero_credit_notes", "date"),
-                    ("xero_credit_note_lines", "credit_note_date"),
-                )
-            ):
-                column = metadata.tables[table].c[date_column]
-                month = func.substr(func.cast(column, String), 1, 7)
-                for key, count in connection.execute(select(month, func.count()).group_by(month)):
-                    counts.setdefault(key, [0, 0, 0, 0])[position] = count
-    finally:
-        engine.dispose()
+    with _reading(url, "xero_invoices") as connection:
+        if connection is None:
+            return "(no sales history loaded)"
+        counts: dict[str, list[int]] = {}
+        for position, (table, date_column) in enumerate(
+            (
+                ("xero_invoices", "date"),
+                ("xero_invoice_lines", "invoice_date"),
+                ("xero_credit_notes", "date"),
+                ("xero_credit_note_lines", "credit_note_date"),
+            )
+        ):
+            column = metadata.tables[table].c[date_column]
+            month = func.substr(func.cast(column, String), 1, 7)
+            for key, count in connection.execute(select(month, func.count()).group_by(month)):
+                counts.setdefault(key, [0, 0, 0, 0])[position] = count
     months = sorted(counts)[-last_months:] if last_months else sorted(counts)
     lines = [f"{'month':<8} {'invoices':>9} {'lines':>7} {'credit notes':>13} {'lines':>7}"]
     lines += [
@@ -95,26 +102,25 @@ def history_summary(url: str, last_months: int | None = None) -> str:
     return "\n".join(lines)
 
 
+NO_SALES = "(no sales by account code yet)"
+
+
 def sales_summary(url: str, last_months: int = 3) -> str:
     """Net sales by account code for the last few months, per organisation in its own base
     currency (amounts in different currencies are never added up)."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            if not inspect(connection).has_table("sales_by_account_code_monthly"):
-                return "(no sales by account code yet)"
-            months = sorted(
-                str(m)[:10]
-                for (m,) in execute(
-                    connection, "SELECT DISTINCT month FROM sales_by_account_code_monthly"
-                )
+    with _reading(url, "sales_by_account_code_monthly") as connection:
+        if connection is None:
+            return NO_SALES
+        months = sorted(
+            str(m)[:10]
+            for (m,) in execute(
+                connection, "SELECT DISTINCT month FROM sales_by_account_code_monthly"
             )
-            if not months:
-                return "(no sales by account code yet)"
-            since = date.fromisoformat(months[-last_months:][0])
-            rows = execute(connection, sql_file("sales_summary"), {"since": since}).mappings().all()
-    finally:
-        engine.dispose()
+        )
+        if not months:
+            return NO_SALES
+        since = date.fromisoformat(months[-last_months:][0])
+        rows = execute(connection, sql_file("sales_summary"), {"since": since}).mappings().all()
     lines: list[str] = []
     current = None
     header = (
@@ -151,20 +157,16 @@ STATUS_TABLES = (
 def status_summary(url: str) -> str:
     """Per organisation: each table's rows and when they were last written, and where each
     incremental read will start (its committed watermark). Reads the warehouse only."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            if not inspect(connection).has_table("xero_organisation"):
-                return "(the warehouse is empty: run `xero-pipeline run` or `make run` first)"
-            names = _organisation_names(connection)
-            tables = _rows_by_tenant(connection, STATUS_TABLES)
-            marks: dict[str, list[tuple[str, object]]] = {}
-            for tenant_id, resource, watermark in connection.execute(
-                select(sync_state.c.tenant_id, sync_state.c.resource, sync_state.c.watermark)
-            ):
-                marks.setdefault(tenant_id, []).append((resource, watermark))
-    finally:
-        engine.dispose()
+    with _reading(url, "xero_organisation") as connection:
+        if connection is None:
+            return "(the warehouse is empty: run `xero-pipeline run` or `make run` first)"
+        names = _organisation_names(connection)
+        tables = _rows_by_tenant(connection, STATUS_TABLES)
+        marks: dict[str, list[tuple[str, object]]] = {}
+        for tenant_id, resource, watermark in connection.execute(
+            select(sync_state.c.tenant_id, sync_state.c.resource, sync_state.c.watermark)
+        ):
+            marks.setdefault(tenant_id, []).append((resource, watermark))
     width = max(len(t) for t in STATUS_TABLES)
     lines = []
     for tenant_id, name in sorted(names.items(), key=lambda item: item[1] or ""):
