@@ -32,8 +32,8 @@ from benchlib import (
 )
 from sqlalchemy.engine import make_url
 
-from xero_pipeline.sandbox.generator import month_start
-from xero_pipeline.warehouse.rebuild import sql_file
+from xero_pipeline.defs.sales.queries import sql
+from xero_pipeline.months import month_start
 
 MONTHS = 60
 FIRST = month_start(AS_OF, MONTHS - 1)
@@ -78,11 +78,11 @@ def hand_written_rebuild(url: str) -> float:
     the same SELECTs (the month computed in SQL instead of bound per month), into the same
     tables emptied first (TRUNCATE), in one transaction that is rolled back afterwards."""
     fact = (
-        sql_file("fct_sales_lines")
+        sql("fct_sales_lines")
         .replace(":month AS month", "CAST(date_trunc('month', d.date) AS date) AS month")
         .replace("AND h.date >= :start AND h.date < :end", "")
     )
-    rollup = sql_file("sales_by_account_code_monthly").replace("WHERE f.month = :month", "")
+    rollup = sql("sales_by_account_code_monthly").replace("WHERE f.month = :month", "")
     assert ":" not in fact.split("--")[0] and ":month" not in rollup
     columns = scalar(
         url,

@@ -85,7 +85,8 @@ def main() -> None:
     import dagster as dg
 
     from xero_pipeline import definitions
-    from xero_pipeline.backfill import run_backfill
+    from xero_pipeline.defs.history.backfill import run_backfill
+    from xero_pipeline.defs.history.partitions import sales_months
     from xero_pipeline.resources import WarehouseResource, XeroResource
 
     resources = {
@@ -131,7 +132,7 @@ def main() -> None:
                     selection=dg.AssetSelection.assets(
                         "fct_sales_lines", "sales_by_account_code_monthly"
                     ),
-                    partitions_def=definitions.sales_months,
+                    partitions_def=sales_months,
                 )
             ],
             resources=resources,

@@ -11,7 +11,7 @@ paged read per month at 1000 a page, as the backfill reads them.
   header and line rows (`document_rows`: `/Date(…)/`, amounts, links) → staged in PostgreSQL as
   the publish stages them (`row_hash`, COPY into a temporary copy of the table, indexed and
   analysed), month by month, the next month read ahead while this one is staged, as a
-  backfill reads them (`assets/read_ahead.py`).
+  backfill reads them (`defs/history/read_ahead.py`).
 
 Run: `.venv/bin/python bench/client_throughput.py` (a few minutes). Prints a Markdown section.
 """
@@ -27,11 +27,11 @@ from pathlib import Path
 import requests
 from benchlib import AS_OF, machine, pg_database, sandbox, spread, verdict
 
-from xero_pipeline.assets.history import read_documents
-from xero_pipeline.assets.read_ahead import read_ahead
+from xero_pipeline.defs.history.documents import read_documents
+from xero_pipeline.defs.history.read_ahead import read_ahead
+from xero_pipeline.months import month_start
 from xero_pipeline.resources import sandbox_settings
 from xero_pipeline.sandbox.consent import sandbox_token
-from xero_pipeline.sandbox.generator import month_start
 from xero_pipeline.warehouse.engine import connect
 from xero_pipeline.warehouse.publish import _stage, row_hash
 from xero_pipeline.warehouse.schema import xero_invoice_lines, xero_invoices

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from backfill import runner, scalar
 from benchlib import AS_OF, machine, median, pg_database, pipeline_env, run_measured, sandbox
 
-from xero_pipeline.sandbox.generator import month_start
+from xero_pipeline.months import month_start
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ import time
 from collections import Counter
 from datetime import UTC, date, datetime
 
-from xero_pipeline.customers.matching import XeroCustomer
-from xero_pipeline.customers.plan import MergePlan, build_plan
-from xero_pipeline.customers.source import ListedCustomer
+from xero_pipeline.defs.customers.matching import XeroCustomer
+from xero_pipeline.defs.customers.plan import MergePlan, build_plan
+from xero_pipeline.defs.customers.source import ListedCustomer
 
 EXISTING, XERO, RUNS, TARGET_S = 100_000, 50_000, 5, 10.0
 VOCABULARY = 8_000  # draws of made-up words; the distinct ones make the vocabulary

@@ -28,7 +28,7 @@ from typing import Any
 from benchlib import machine, pg_database, sandbox, spread, verdict
 from client_throughput import months
 
-from xero_pipeline.assets.history import read_documents
+from xero_pipeline.defs.history.documents import read_documents
 from xero_pipeline.resources import sandbox_settings
 from xero_pipeline.warehouse.engine import connect
 from xero_pipeline.warehouse.publish import Load, publish

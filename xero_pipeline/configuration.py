@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from xero_pipeline.customers.settings import MergeSettings
-from xero_pipeline.customers.source import TABLE_PREFIX
-from xero_pipeline.notify.sinks import lookback_days, sinks_from_env
-from xero_pipeline.sandbox.generator import default_orgs, month_start
+from xero_pipeline.defs.customers.settings import MergeSettings
+from xero_pipeline.defs.customers.source import TABLE_PREFIX
+from xero_pipeline.defs.notifications.sinks import lookback_days, sinks_from_env
+from xero_pipeline.months import SANDBOX_HISTORY_MONTHS, month_start
 from xero_pipeline.warehouse.engine import warehouse_url
 from xero_pipeline.xero.errors import ConfigError
 from xero_pipeline.xero.settings import XeroSettings
@@ -39,8 +39,7 @@ def sales_start(env: Mapping[str, str] | None = None, today: date | None = None)
             "XERO_SALES_START_DATE",
             "is required with a Xero app: the first month of sales history to load, e.g. 2021-01",
         )
-    months = default_orgs("small")[0].months
-    return month_start(today or datetime.now(UTC).date(), months - 1)
+    return month_start(today or datetime.now(UTC).date(), SANDBOX_HISTORY_MONTHS - 1)
 
 
 def reconcile_months(env: Mapping[str, str] | None = None) -> int:

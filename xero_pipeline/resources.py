@@ -1,10 +1,21 @@
-"""Dagster resources. `XeroResource` is Xero for the assets: configured from the environment
-(`XERO_*`, see the README), or — with no Xero app configured — the built-in sandbox."""
+"""The resources every asset uses, and the one place where Xero or its stand-in is chosen.
+
+- `XeroResource`: the Xero Accounting API, configured from the environment (`XERO_*`, see the
+  README). Secrets stay in the environment, never in Dagster config or the UI.
+- `SandboxXeroResource`: the same client, aimed at the built-in sandbox it starts for the run (no
+  Xero account needed). It also offers the sandbox's sample customer list to the merge.
+- `WarehouseResource`: the warehouse (`WAREHOUSE_URL`, or an SQLite file under the data folder).
+
+`pipeline_resources()` picks: with no Xero app configured (`XERO_CLIENT_ID` and
+`XERO_CLIENT_SECRET` unset), the sandbox; otherwise Xero. This module and the command line are
+the only production code that imports the sandbox.
+"""
 
 from __future__ import annotations
 
 import tempfile
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -15,6 +26,7 @@ from xero_pipeline.configuration import check_environment
 from xero_pipeline.sandbox import Sandbox, SandboxConfig
 from xero_pipeline.sandbox.app import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from xero_pipeline.sandbox.consent import REDIRECT_URI, consent_code
+from xero_pipeline.sandbox.customers import write_sample_csv
 from xero_pipeline.warehouse.engine import connect, warehouse_url
 from xero_pipeline.xero.auth import TokenProvider
 from xero_pipeline.xero.client import Tenant, XeroClient
@@ -23,11 +35,13 @@ from xero_pipeline.xero.governor import Limits
 from xero_pipeline.xero.secret import Secret
 from xero_pipeline.xero.settings import XeroSettings
 
+SANDBOX_MARKER = "Xero sandbox (generated data, not a real organisation)"
+
 
 def sandbox_settings(
     base_url: str, token_dir: Path, tenant_ids: tuple[str, ...] = ()
 ) -> XeroSettings:
-    """Settings for the sandbox's standard app, connected (consent given) and ready to refresh."""
+    """Settings for a sandbox's standard app, connected (consent given) and ready to refresh."""
     settings = XeroSettings(
         client_id=SANDBOX_CLIENT_ID,
         client_secret=Secret(SANDBOX_CLIENT_SECRET),
@@ -43,52 +57,30 @@ def sandbox_settings(
 
 class XeroResource(dg.ConfigurableResource):
     """Xero, from XERO_CLIENT_ID / XERO_CLIENT_SECRET / XERO_TENANT_IDS / XERO_API_BASE /
-    XERO_IDENTITY_BASE. Secrets stay in the environment, never in Dagster config or the UI."""
+    XERO_IDENTITY_BASE."""
 
-    sandbox_size: str = "small"
-    sandbox_seed: int = 42
     minute_limit: int = 60
     minute_seconds: float = 60.0
 
     _client: XeroClient | None = PrivateAttr(default=None)
     _tenants: list[Tenant] | None = PrivateAttr(default=None)
-    _sandbox: Sandbox | None = PrivateAttr(default=None)
-    _token_dir: tempfile.TemporaryDirectory | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         check_environment()  # every wrong variable named, before the first call to Xero
-        settings = XeroSettings.from_env()
-        if settings.sandbox:
-            self._sandbox = Sandbox(SandboxConfig(size=self.sandbox_size, seed=self.sandbox_seed))
-            self._sandbox.start()
-            self._token_dir = tempfile.TemporaryDirectory(prefix="xero-sandbox-tokens-")
-            settings = replace(
-                sandbox_settings(self._sandbox.url, Path(self._token_dir.name)),
-                tenant_ids=settings.tenant_ids,
-            )
-            context.log.info(
-                "No Xero app configured (XERO_CLIENT_ID and XERO_CLIENT_SECRET unset): using the "
-                f"built-in Xero sandbox at {self._sandbox.url}. The data is the sandbox's "
-                "generated organisations, not a real Xero organisation."
-            )
+        self._start(XeroSettings.from_env(), context)
+
+    def _start(self, settings: XeroSettings, context: dg.InitResourceContext) -> None:
         limits = Limits(per_minute=self.minute_limit, minute_seconds=self.minute_seconds)
         self._client = XeroClient(settings, TokenProvider(settings), limits=limits)
 
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._sandbox is not None:
-            self._sandbox.stop()
-        if self._token_dir is not None:
-            self._token_dir.cleanup()
-
     @property
-    def is_sandbox(self) -> bool:
-        return self._sandbox is not None
+    def source_note(self) -> str | None:
+        """What the UI should say about where the data came from (None: a real Xero)."""
+        return None
 
-    @property
-    def sandbox(self) -> Sandbox | None:
-        """The built-in sandbox this run started (None with a Xero app): its organisations are
-        what the customer merge's sample list is generated from."""
-        return self._sandbox
+    def sample_customer_list(self, path: Path) -> Path | None:
+        """A customer list to merge with when CUSTOMERS_SOURCE is unset: none for a real Xero."""
+        return None
 
     def tenants(self) -> list[Tenant]:
         """The tenants to sync, asked of /connections once per run."""
@@ -101,6 +93,50 @@ class XeroResource(dg.ConfigurableResource):
         if self._client is None:
             raise RuntimeError("XeroResource is used outside a Dagster run (no setup happened)")
         return self._client
+
+
+class SandboxXeroResource(XeroResource):
+    """The built-in Xero sandbox, started for the run: `size` and `seed` pick its organisations.
+    The client talks to it over HTTP exactly as it talks to Xero."""
+
+    size: str = "small"
+    seed: int = 42
+    as_of: str | None = None  # the organisations' "today", YYYY-MM-DD (default: today)
+
+    _sandbox: Sandbox | None = PrivateAttr(default=None)
+    _token_dir: tempfile.TemporaryDirectory | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        check_environment()
+        as_of = date.fromisoformat(self.as_of) if self.as_of else None
+        self._sandbox = Sandbox(SandboxConfig(size=self.size, seed=self.seed, as_of=as_of)).start()
+        self._token_dir = tempfile.TemporaryDirectory(prefix="xero-sandbox-tokens-")
+        settings = replace(
+            sandbox_settings(self._sandbox.url, Path(self._token_dir.name)),
+            tenant_ids=XeroSettings.from_env().tenant_ids,
+        )
+        self._start(settings, context)
+        context.log.info(
+            "No Xero app configured (XERO_CLIENT_ID and XERO_CLIENT_SECRET unset): using the "
+            f"built-in Xero sandbox at {self._sandbox.url}. The data is the sandbox's generated "
+            "organisations, not a real Xero organisation."
+        )
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._sandbox is not None:
+            self._sandbox.stop()
+        if self._token_dir is not None:
+            self._token_dir.cleanup()
+
+    @property
+    def source_note(self) -> str | None:
+        return SANDBOX_MARKER
+
+    def sample_customer_list(self, path: Path) -> Path | None:
+        """The sandbox's sample list, generated from the organisations this run reads."""
+        if self._sandbox is None:
+            raise RuntimeError("SandboxXeroResource is used outside a Dagster run")
+        return write_sample_csv(self._sandbox, path)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -123,3 +159,16 @@ class WarehouseResource(dg.ConfigurableResource):
         if self._engine is None:
             self._engine = connect(self.url or warehouse_url())
         return self._engine
+
+
+def pipeline_resources(
+    size: str = "small", seed: int = 42, as_of: date | None = None
+) -> dict[str, dg.ConfigurableResource]:
+    """The resources a run uses: Xero when an app is configured, else the built-in sandbox
+    (`size`, `seed` and `as_of` pick its organisations)."""
+    xero = (
+        SandboxXeroResource(size=size, seed=seed, as_of=as_of.isoformat() if as_of else None)
+        if XeroSettings.from_env().sandbox
+        else XeroResource()
+    )
+    return {"xero": xero, "warehouse": WarehouseResource()}

@@ -19,6 +19,16 @@ from xero_pipeline.sandbox.generator import OrgSpec
 from xero_pipeline.sandbox.limits import LimitConfig
 
 AS_OF = date(2026, 11, 22)  # a fixed "today" keeps the sandbox's data the same on every run
+# Where the code location's monthly partitions start in every test (and every process a test
+# starts): before all the test organisations' months, whatever today's date is. Dagster reads it
+# once, when the definitions are imported; tests pick their months with partition ranges.
+PARTITIONS_START = "2020-01"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["XERO_SALES_START_DATE"] = PARTITIONS_START
+
+
 # Two organisations with 24 months of sales history (2024-12 to AS_OF's month), for history tests.
 HISTORY_ORGS = tuple(
     OrgSpec(

@@ -14,14 +14,13 @@ from typing import Any
 import dagster as dg
 from sqlalchemy import create_engine, text
 
-from xero_pipeline.assets.history import build_document_assets, monthly_partitions
-from xero_pipeline.assets.reference import reference_assets
-from xero_pipeline.assets.sales import MONTHLY_ASSETS, UNPARTITIONED_ASSETS, build_sales_assets
-from xero_pipeline.assets.sync import build_sync_job
+from xero_pipeline.definitions import defs as pipeline_defs
+from xero_pipeline.defs.history.partitions import sales_months
+from xero_pipeline.defs.history.schedules import MONTHLY_SALES_ASSETS
+from xero_pipeline.months import month_start
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.sandbox import Sandbox
-from xero_pipeline.sandbox.generator import OrgSpec, month_start
-from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES
+from xero_pipeline.sandbox.generator import OrgSpec
 
 CENT = Decimal("0.01")
 HALF_CENT = Decimal("0.005")
@@ -44,41 +43,38 @@ def org_specs(months: int = 6) -> tuple[OrgSpec, ...]:
     )
 
 
+def pipeline_definitions(
+    resources: dict[str, Any], jobs: list[Any] | None = None
+) -> dg.Definitions:
+    """The code location's assets and jobs (plus `jobs`), bound to a test's own resources."""
+    return dg.Definitions(
+        assets=list(pipeline_defs.assets or []),
+        jobs=[*(pipeline_defs.jobs or []), *(jobs or [])],
+        resources=resources,
+    )
+
+
 class Pipeline:
-    """The real assets (reference data, history, sales) against one warehouse, partitioned from
+    """The real assets (reference data, history, sales) against one warehouse, for months from
     `start`; jobs run in-process with real resources, optionally on a given Dagster instance."""
 
     def __init__(self, url: str, start: date, instance: dg.DagsterInstance | None = None) -> None:
         self.url, self.start, self.instance = url, start, instance
-        self.partitions = monthly_partitions(start)
-        self.history = [build_document_assets(k, self.partitions) for k in (INVOICES, CREDIT_NOTES)]
-        self.sales = build_sales_assets(self.partitions)
-        self.defs = dg.Definitions(
-            assets=[*reference_assets, *self.history, *self.sales],
+        self.partitions = sales_months
+        self.defs = pipeline_definitions(
+            {"xero": XeroResource(), "warehouse": WarehouseResource(url=url)},
             jobs=[
-                dg.define_asset_job(
-                    "history_and_sales",
-                    selection=dg.AssetSelection.groups("xero_history")
-                    | dg.AssetSelection.assets(*MONTHLY_ASSETS),
-                    partitions_def=self.partitions,
-                ),
                 dg.define_asset_job(
                     "history_only",
                     selection=dg.AssetSelection.groups("xero_history"),
-                    partitions_def=self.partitions,
+                    partitions_def=sales_months,
                 ),
                 dg.define_asset_job(
                     "monthly_sales",
-                    selection=dg.AssetSelection.assets(*MONTHLY_ASSETS),
-                    partitions_def=self.partitions,
+                    selection=dg.AssetSelection.assets(*MONTHLY_SALES_ASSETS),
+                    partitions_def=sales_months,
                 ),
-                dg.define_asset_job(
-                    "sales_marts", selection=dg.AssetSelection.assets(*UNPARTITIONED_ASSETS)
-                ),
-                dg.define_asset_job("reference", selection=dg.AssetSelection.groups("xero")),
-                build_sync_job(start),
             ],
-            resources={"xero": XeroResource(), "warehouse": WarehouseResource(url=url)},
         )
 
     def job(self, name: str, first: str | None = None, last: str | None = None, **kwargs: Any):
@@ -95,8 +91,8 @@ class Pipeline:
 
     def load_everything(self, last: str) -> None:
         """Reference data, every month's history with its fact and rollup, then the marts."""
-        self.job("reference")
-        self.job("history_and_sales", self.start.isoformat(), last)
+        self.job("reference_data")
+        self.job("sales_history", self.start.isoformat(), last)
         self.job("sales_marts")
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from xero_pipeline.assets.reference import reference_assets
 from xero_pipeline.cli import main
 from xero_pipeline.configuration import ConfigurationError, check_environment
+from xero_pipeline.defs.reference import assets as reference
 from xero_pipeline.resources import WarehouseResource, XeroResource
+
+reference_assets = dg.load_assets_from_modules([reference])
 
 # (variable, value; None removes it, message it must contain)
 CASES = [

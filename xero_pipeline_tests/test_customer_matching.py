@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from xero_pipeline.customers.matching import (
+from xero_pipeline.defs.customers.matching import (
     FUZZY_THRESHOLD,
     Customer,
     Decision,
@@ -16,15 +16,15 @@ from xero_pipeline.customers.matching import (
     match,
     similarity,
 )
-from xero_pipeline.customers.names import (
+from xero_pipeline.defs.customers.names import (
     block_tokens,
     exact_key,
     folded_key,
     normalised_key,
 )
-from xero_pipeline.customers.plan import build_plan, gate_columns, review_id
-from xero_pipeline.customers.settings import MergeSettings
-from xero_pipeline.customers.source import ListedCustomer, read_csv
+from xero_pipeline.defs.customers.plan import build_plan, gate_columns, review_id
+from xero_pipeline.defs.customers.settings import MergeSettings
+from xero_pipeline.defs.customers.source import ListedCustomer, read_csv
 from xero_pipeline.sandbox import Sandbox, SandboxConfig
 from xero_pipeline.sandbox.customers import AWKWARD_COUNTERPARTS, sample_customers
 from xero_pipeline.xero.errors import ConfigError

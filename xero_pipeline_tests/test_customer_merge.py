@@ -13,16 +13,20 @@ import dagster as dg
 import pytest
 from sqlalchemy import create_engine, text
 
-from xero_pipeline.assets.customers import APPLY, customer_assets
-from xero_pipeline.assets.reference import reference_assets
 from xero_pipeline.cli import main
-from xero_pipeline.customers.commands import merge_skipped
-from xero_pipeline.resources import WarehouseResource, XeroResource
+from xero_pipeline.defs.customers import assets as merge_assets
+from xero_pipeline.defs.customers.assets import APPLY
+from xero_pipeline.defs.customers.commands import merge_skipped
+from xero_pipeline.defs.reference import assets as reference
+from xero_pipeline.resources import SandboxXeroResource, WarehouseResource, XeroResource
 from xero_pipeline.sandbox import Sandbox
 from xero_pipeline.sandbox.customers import HEADER, sample_customers, write_sample_csv
 from xero_pipeline.sandbox.generator import AWKWARD_CUSTOMER_NAMES, AWKWARD_SUPPLIER_NAMES
 from xero_pipeline.xero.secret import Secret
 from xero_pipeline.xero.settings import XeroSettings
+
+reference_assets = dg.load_assets_from_modules([reference])
+customer_assets = dg.load_assets_from_modules([merge_assets])
 
 MERGE_TABLES = ("customers", "customer_match_review")
 
@@ -30,23 +34,28 @@ MERGE_TABLES = ("customers", "customer_match_review")
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def load_reference(url: str, **xero: Any) -> None:
+def xero_resource(sandbox_size: str | None = None) -> XeroResource:
+    """Xero as the test's environment points at it, or the built-in sandbox of that size."""
+    return XeroResource() if sandbox_size is None else SandboxXeroResource(size=sandbox_size)
+
+
+def load_reference(url: str, sandbox_size: str | None = None) -> None:
     result = dg.materialize(
         reference_assets,
-        resources={"xero": XeroResource(**xero), "warehouse": WarehouseResource(url=url)},
+        resources={"xero": xero_resource(sandbox_size), "warehouse": WarehouseResource(url=url)},
     )
     assert result.success
 
 
 def merge(
-    url: str, *, confirm: bool = False, raise_on_error: bool = True, **xero: Any
+    url: str, *, confirm: bool = False, raise_on_error: bool = True, sandbox_size: str | None = None
 ) -> dg.ExecuteInProcessResult:
     run_config = {"ops": {APPLY: {"config": {"confirm": True}}}} if confirm else None
     return dg.materialize(
         customer_assets,
         raise_on_error=raise_on_error,
         run_config=run_config,
-        resources={"xero": XeroResource(**xero), "warehouse": WarehouseResource(url=url)},
+        resources={"xero": xero_resource(sandbox_size), "warehouse": WarehouseResource(url=url)},
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from xero_pipeline.assets.sales_columns import COLUMNS
+from xero_pipeline.defs.sales.columns import COLUMNS
 from xero_pipeline.sandbox import Sandbox
 from xero_pipeline.warehouse.schema import metadata
 from xero_pipeline_tests.sales_support import (

@@ -12,7 +12,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xero_pipeline.quality import gate, storable
+from xero_pipeline.quality import gate, storable, suites
 from xero_pipeline.warehouse.publish import _csv_text, _csv_value
 from xero_pipeline.warehouse.schema import key_columns, metadata
 
@@ -90,7 +90,7 @@ def test_the_gate_sees_the_frame_pandas_builds_from_the_rows(data, name):
     ids = key_columns(metadata.tables[name])
     frame = gate._frame(name, rows, ids)
     everything = pd.DataFrame([gate._pandas_safe(row) for row in rows])
-    named = gate._suite_columns(name)
+    named = suites.suite_columns(name)
     kept = [c for c in everything.columns if named is None or c in named or c in ids]
     assert list(frame.columns) == kept
     # (check_column_type: an empty column list is an empty Index of either kind)

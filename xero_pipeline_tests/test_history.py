@@ -14,22 +14,19 @@ import dagster as dg
 import pytest
 from sqlalchemy import create_engine, text
 
-from xero_pipeline.assets.history import (
-    RECONCILIATION_TAG,
-    build_document_assets,
-    monthly_partitions,
-)
-from xero_pipeline.assets.reference import reference_assets
-from xero_pipeline.assets.sync import build_sync_job
+from xero_pipeline.defs.history.loading import RECONCILIATION_TAG
+from xero_pipeline.defs.history.partitions import sales_months
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.sandbox import Sandbox
 from xero_pipeline.sandbox.limits import LimitConfig
 from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES
 from xero_pipeline_tests.conftest import AS_OF, HISTORY_ORGS
+from xero_pipeline_tests.sales_support import pipeline_definitions
 
 START = date(2024, 12, 1)  # 24 months up to AS_OF's month
-MONTHS = monthly_partitions(START)
-HISTORY = [build_document_assets(kind, MONTHS) for kind in (INVOICES, CREDIT_NOTES)]
+HISTORY_ONLY = dg.define_asset_job(
+    "history", selection=dg.AssetSelection.groups("xero_history"), partitions_def=sales_months
+)
 
 
 def run(
@@ -46,16 +43,7 @@ def run(
         "xero": XeroResource(minute_limit=minute[0], minute_seconds=minute[1]),
         "warehouse": WarehouseResource(url=url),
     }
-    defs = dg.Definitions(
-        assets=[*reference_assets, *HISTORY],
-        jobs=[
-            dg.define_asset_job(
-                "history", selection=dg.AssetSelection.groups("xero_history"), partitions_def=MONTHS
-            ),
-            build_sync_job(START),
-        ],
-        resources=resources,
-    )
+    defs = pipeline_definitions(resources, jobs=[HISTORY_ONLY])
     if sync:
         return defs.resolve_job_def("sales_sync").execute_in_process(raise_on_error=raise_on_error)
     tags = {
@@ -75,10 +63,8 @@ def failure_text(event: dg.DagsterEvent) -> str:
 
 
 def load_reference(url: str) -> None:
-    dg.materialize(
-        reference_assets,
-        resources={"xero": XeroResource(), "warehouse": WarehouseResource(url=url)},
-    )
+    resources = {"xero": XeroResource(), "warehouse": WarehouseResource(url=url)}
+    pipeline_definitions(resources).resolve_job_def("reference_data").execute_in_process()
 
 
 def query(url: str, sql: str) -> set[tuple]:

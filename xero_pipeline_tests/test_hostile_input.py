@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from xero_pipeline.assets.history import GateFailed, add_gate_columns, gate, strip
-from xero_pipeline.quality.gate import validate
+from xero_pipeline.defs.history.documents import add_gate_columns, gate, strip
+from xero_pipeline.quality.gate import GateFailed, validate
 from xero_pipeline.warehouse.engine import connect
 from xero_pipeline.warehouse.publish import Load, publish
 from xero_pipeline.warehouse.schema import (

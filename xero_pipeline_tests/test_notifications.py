@@ -17,8 +17,14 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from xero_pipeline.notify.sensor import new_sales_invoice_notifications
-from xero_pipeline.notify.sinks import LogFileSink, WebhookSink, lookback_days, sinks_from_env
+from xero_pipeline.defs.notifications.jobs import send_sales_invoice_notifications
+from xero_pipeline.defs.notifications.sensor import new_sales_invoice_notifications
+from xero_pipeline.defs.notifications.sinks import (
+    LogFileSink,
+    WebhookSink,
+    lookback_days,
+    sinks_from_env,
+)
 from xero_pipeline.resources import WarehouseResource
 from xero_pipeline.sandbox import Sandbox
 from xero_pipeline.xero.errors import ConfigError
@@ -88,19 +94,30 @@ def first_month() -> str:
 
 def load_history(url: str, instance: dg.DagsterInstance | None = None) -> Pipeline:
     pipeline = Pipeline(url, datetime.fromisoformat(first_month()).date(), instance=instance)
-    pipeline.job("reference")
+    pipeline.job("reference_data")
     pipeline.job("history_only", first_month(), TODAY.replace(day=1).isoformat())
     return pipeline
 
 
 def tick(url: str, instance: dg.DagsterInstance) -> str:
-    """One evaluation of the real sensor, as the daemon would run it."""
-    with dg.build_sensor_context(
-        instance=instance, resources={"warehouse": WarehouseResource(url=url)}
-    ) as context:
-        result = new_sales_invoice_notifications(context)
-    assert isinstance(result, dg.SkipReason)  # it launches no runs, and never raises here
-    return result.skip_message
+    """One evaluation of the real sensor and, when it asks for one, the send run it launches, as
+    the daemon would; what the sensor or the run said."""
+    resources = {"warehouse": WarehouseResource(url=url)}
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        decision = new_sales_invoice_notifications(context)
+    if isinstance(decision, dg.SkipReason):
+        return decision.skip_message
+    assert isinstance(decision, dg.RunRequest)
+    run = send_sales_invoice_notifications.execute_in_process(
+        instance=instance, resources=resources, tags=decision.tags, raise_on_error=False
+    )
+    said = [
+        entry.user_message
+        for entry in instance.all_logs(run.run_id)
+        if entry.user_message.startswith("sales invoice notifications: ")
+    ]
+    assert len(said) == 1
+    return said[0]
 
 
 def raise_invoice(sandbox: Sandbox, tenant: int, days_ago: int, amount: str, **extra: Any):

@@ -10,9 +10,11 @@ import dagster as dg
 import pytest
 from sqlalchemy import create_engine, text
 
-from xero_pipeline.assets.reference import reference_assets
+from xero_pipeline.defs.reference import assets as reference
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.sandbox import Sandbox
+
+reference_assets = dg.load_assets_from_modules([reference])
 
 TABLES = (
     "xero_organisation",

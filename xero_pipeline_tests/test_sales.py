@@ -15,13 +15,15 @@ import dagster as dg
 import pytest
 from sqlalchemy import create_engine
 
-from xero_pipeline.assets.sales import gated_rebuild
 from xero_pipeline.cli import main
+from xero_pipeline.defs.sales.queries import sql
+from xero_pipeline.quality.rebuild import gated_rebuild
 from xero_pipeline.sandbox import Sandbox
 from xero_pipeline.sandbox.generator import CENT
-from xero_pipeline.warehouse.rebuild import replace, sql_file, stage
+from xero_pipeline.warehouse.rebuild import replace, stage
 from xero_pipeline.warehouse.schema import fct_sales_lines
 from xero_pipeline.warehouse.transactions import write_transaction
+from xero_pipeline_tests.conftest import AS_OF
 from xero_pipeline_tests.sales_support import (
     HALF_CENT,
     Coverage,
@@ -114,8 +116,8 @@ def deep_link(sandbox: Sandbox, tenant_id: str, kind: str, document_id: str) -> 
 
 def test_fact_and_rollup_equal_the_sandbox_documents_to_the_cent(sales_sandbox, warehouse_url):
     pipeline = Pipeline(warehouse_url, START)
-    pipeline.job("reference")
-    result = pipeline.job("history_and_sales", START.isoformat(), LAST)
+    pipeline.job("reference_data")
+    result = pipeline.job("sales_history", START.isoformat(), LAST)
     coverage = Coverage()
     lines = sandbox_sales_lines(sales_sandbox, START, date(2026, 11, 1), coverage)
     # The organisation really has what the issue asks to be handled.
@@ -220,8 +222,8 @@ def test_voiding_an_invoice_removes_its_lines_and_a_credit_note_reduces_its_mont
     sales_sandbox, warehouse_url
 ):
     pipeline = Pipeline(warehouse_url, START)
-    pipeline.job("reference")
-    pipeline.job("history_and_sales", START.isoformat(), LAST)
+    pipeline.job("reference_data")
+    pipeline.job("sales_history", START.isoformat(), LAST)
     before = rollup_rows(warehouse_url)
     tenant = sales_sandbox.tenant(0)
     september = [
@@ -239,7 +241,7 @@ def test_voiding_an_invoice_removes_its_lines_and_a_credit_note_reduces_its_mont
         day=date(2026, 9, 15),
         lines=[{"AccountCode": "260", "UnitAmount": "25.00", "Quantity": 2}],
     )
-    pipeline.job("history_and_sales", "2026-09-01")
+    pipeline.job("sales_history", "2026-09-01")
 
     fact = fact_lines(warehouse_url)
     assert not [k for k in fact if k[2] == voided.id]
@@ -276,8 +278,8 @@ def test_a_fact_that_does_not_reconcile_fails_the_gate_and_publishes_nothing(
     sales_sandbox, warehouse_url
 ):
     pipeline = Pipeline(warehouse_url, START)
-    pipeline.job("reference")
-    pipeline.job("history_and_sales", START.isoformat(), LAST)
+    pipeline.job("reference_data")
+    pipeline.job("sales_history", START.isoformat(), LAST)
     month = "SELECT * FROM {} WHERE month = '2026-08-01' ORDER BY 1, 2, 3, 4, 5"
     fact_before = query(warehouse_url, month.format("fct_sales_lines"))
     rollup_before = query(warehouse_url, month.format("sales_by_account_code_monthly"))
@@ -322,8 +324,8 @@ def test_a_missing_currency_rate_counts_one_only_in_the_base_currency(sales_sand
     home = next(s for s in raised if s.currency == "NZD" and s.date.month == abroad.date.month)
     month = abroad.date.replace(day=1).isoformat()
     pipeline = Pipeline(warehouse_url, START)
-    pipeline.job("reference")
-    pipeline.job("history_and_sales", month)
+    pipeline.job("reference_data")
+    pipeline.job("sales_history", month)
     no_rate = "UPDATE xero_invoices SET currency_rate = NULL WHERE invoice_id = :id"
     execute(warehouse_url, no_rate, {"id": home.id})
     assert pipeline.job("monthly_sales", month).success
@@ -351,8 +353,8 @@ def test_the_chart_asset_and_command_draw_a_png(sales_sandbox, tmp_path, monkeyp
     monkeypatch.setenv("XERO_PIPELINE_DATA", str(tmp_path / "data"))
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     pipeline = Pipeline(url, START)
-    pipeline.job("reference")
-    pipeline.job("history_and_sales", "2026-09-01", LAST)
+    pipeline.job("reference_data")
+    pipeline.job("sales_history", "2026-09-01", LAST)
     result = pipeline.job("sales_marts")
     shown = next(
         e.materialization.metadata
@@ -392,7 +394,7 @@ def test_automation_rebuilds_the_months_history_and_sync_touched(sales_sandbox, 
     instance = dg.DagsterInstance.ephemeral()
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     pipeline = Pipeline(url, START, instance=instance)
-    pipeline.job("reference")
+    pipeline.job("reference_data")
     defs = pipeline.defs
 
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
@@ -440,7 +442,7 @@ def test_automation_rebuilds_the_months_history_and_sync_touched(sales_sandbox, 
     assert requested(after_sync, "sales_by_account_code_monthly") == {"2026-08-01"}
 
     # A run that rebuilt the fact along with the history asks for nothing more.
-    pipeline.job("history_and_sales", "2026-09-01")
+    pipeline.job("sales_history", "2026-09-01")
     after_full = dg.evaluate_automation_conditions(
         defs=defs, instance=instance, cursor=after_sync.cursor
     )
@@ -469,8 +471,17 @@ def test_run_command_ends_with_sales_by_account_code_and_the_chart(tmp_path, mon
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XERO_PIPELINE_DATA", str(tmp_path))
-    first = (date.today().replace(day=1) - timedelta(days=45)).replace(day=1)
-    assert main(["run", "--size", "tiny", "--history-from", f"{first:%Y-%m}"]) == 0
+    first = (AS_OF.replace(day=1) - timedelta(days=45)).replace(day=1)
+    run = [
+        "run",
+        "--size",
+        "tiny",
+        "--as-of",
+        AS_OF.isoformat(),
+        "--history-from",
+        f"{first:%Y-%m}",
+    ]
+    assert main(run) == 0
     out = capsys.readouterr().out
     summary = out[out.index("Net sales by account code, the last 3 months:") :]
     warehouse = tmp_path / "warehouse.sqlite"
@@ -516,8 +527,8 @@ def test_two_rebuilds_of_the_same_month_take_turns_on_postgresql(sales_sandbox, 
     """A second rebuild of a month that starts while the first is replacing it waits, then
     replaces the first one's rows: no duplicate key, no duplicated lines."""
     pipeline = Pipeline(postgres_url, START)
-    pipeline.job("reference")
-    pipeline.job("history_and_sales", "2026-08-01")
+    pipeline.job("reference_data")
+    pipeline.job("sales_history", "2026-08-01")
     august = "SELECT * FROM fct_sales_lines WHERE month = '2026-08-01' ORDER BY 1, 2, 3, 4, 5"
     before = query(postgres_url, august)
     params = {"start": date(2026, 8, 1), "end": date(2026, 9, 1), "month": date(2026, 8, 1)}
@@ -529,6 +540,8 @@ def test_two_rebuilds_of_the_same_month_take_turns_on_postgresql(sales_sandbox, 
             outcome["rebuilt"] = gated_rebuild(
                 engine,
                 fct_sales_lines,
+                select_sql=sql("fct_sales_lines"),
+                gate_sql=sql("fct_sales_lines_gate"),
                 scope="month = :month",
                 params=params,
                 id_columns=("tenant_id", "document_type", "document_id", "line_number"),
@@ -540,7 +553,7 @@ def test_two_rebuilds_of_the_same_month_take_turns_on_postgresql(sales_sandbox, 
     try:
         with engine.connect() as first:
             with first.begin():
-                staging = stage(first, fct_sales_lines, sql_file("fct_sales_lines"), params)
+                staging = stage(first, fct_sales_lines, sql("fct_sales_lines"), params)
             thread = threading.Thread(target=second_rebuild)
             with write_transaction(first, [fct_sales_lines.name]):
                 replace(first, fct_sales_lines, staging, "month = :month", params)

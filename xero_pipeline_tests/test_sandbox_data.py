@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
+from xero_pipeline.months import month_start
 from xero_pipeline.sandbox import Sandbox, SandboxConfig
-from xero_pipeline.sandbox.generator import AWKWARD_CUSTOMER_NAMES, OrgSpec
+from xero_pipeline.sandbox.generator import (
+    AWKWARD_CUSTOMER_NAMES,
+    GeneratedOrg,
+    OrgGenerator,
+    OrgSpec,
+    default_orgs,
+)
 from xero_pipeline_tests.conftest import AS_OF
 
 
@@ -97,11 +105,13 @@ def test_credit_note_lines_have_no_line_item_id_and_invoice_lines_do(small: Sand
     )
 
 
-def test_history_ends_before_as_of_and_spans_the_months(small: Sandbox) -> None:
+def test_history_runs_to_as_of_and_spans_the_months(small: Sandbox) -> None:
+    """Documents may be dated "today" (as_of), as a business raises them; every one was last
+    changed before the sandbox's clock starts (midnight UTC of as_of)."""
     invoices = documents(small, 0, "Invoice")
     months = {(i["Date"].year, i["Date"].month) for i in invoices}
     assert len(months) == 24
-    assert max(i["Date"] for i in invoices) < AS_OF
+    assert max(i["Date"] for i in invoices) <= AS_OF
     assert max(i["UpdatedDateUTC"] for i in invoices).date() < AS_OF
 
 
@@ -115,3 +125,43 @@ def test_sizes_are_exact() -> None:
     spec = OrgSpec(name="Exact", contacts=7, invoices=33, credit_notes=5, months=3)
     tenant = Sandbox(SandboxConfig(orgs=(spec,), as_of=AS_OF)).tenant(0)
     assert (len(tenant.contacts), len(tenant.invoices), len(tenant.credit_notes)) == (7, 33, 5)
+
+
+# Days on which a calendar bug would show: the 1st (the current month has one day), the ends of
+# months of every length, 29 February, and the days New Zealand and Australia change clocks.
+AWKWARD_DAYS = [
+    date(2026, 12, 1),
+    date(2026, 11, 28),
+    date(2026, 11, 30),
+    date(2026, 12, 31),
+    date(2026, 2, 28),
+    date(2024, 2, 29),
+    date(2025, 1, 31),
+    date(2026, 4, 5),  # NZ daylight saving ends; AU (NSW, Victoria) too
+    date(2026, 9, 27),  # NZ daylight saving begins
+    date(2026, 10, 4),  # AU daylight saving begins
+]
+
+
+def month_counts(org: GeneratedOrg) -> list[int]:
+    counted = Counter(month_start(stub.date) for stub in org.invoices)
+    return [counted[month_start(org.first_month, -m)] for m in range(org.spec.months)]
+
+
+@pytest.mark.parametrize("today", AWKWARD_DAYS, ids=str)
+def test_the_organisations_do_not_depend_on_the_day_of_the_month(today: date) -> None:
+    """Every document is generated whatever the day: the current month holds its share even on
+    the 1st, and each month holds as many documents on the 1st as on any other day."""
+    for size in ("tiny", "small"):
+        for index, spec in enumerate(default_orgs(size)):
+            org = OrgGenerator(spec, 42, index, today).generate()
+            on_the_first = OrgGenerator(spec, 42, index, today.replace(day=1)).generate()
+            assert len(org.invoices) == spec.invoices
+            assert len(org.credit_notes) == spec.credit_notes
+            first = month_start(today, spec.months - 1)
+            for stub in org.invoices + org.credit_notes:
+                assert first <= stub.date <= today
+                assert stub.paid_on is None or stub.date <= stub.paid_on <= today
+            counts = month_counts(org)
+            assert all(counts), counts  # no month is empty, the current one included
+            assert counts == month_counts(on_the_first)

@@ -17,14 +17,13 @@ from decimal import Decimal
 import dagster as dg
 import pytest
 
-from xero_pipeline.assets.history import RECONCILIATION_TAG
-from xero_pipeline.assets.sync import build_reconcile_schedule
+from xero_pipeline.defs.history.loading import RECONCILIATION_TAG
+from xero_pipeline.defs.history.schedules import reconcile_recent_months
 from xero_pipeline.sandbox import Sandbox
 from xero_pipeline.sandbox.faults import FaultConfig
 from xero_pipeline.sandbox.store import TenantData
 from xero_pipeline_tests.conftest import AS_OF, HISTORY_ORGS
 from xero_pipeline_tests.test_history import (
-    MONTHS,
     assert_equal_to_sandbox,
     load_reference,
     query,
@@ -122,8 +121,7 @@ def test_a_week_of_weather_ends_with_the_warehouse_equal_to_xero(
     )
     xero_env(sandbox)
     rng = random.Random(7)
-    history = dg.define_asset_job("history", partitions_def=MONTHS)
-    schedule = build_reconcile_schedule(history, MONTHS)
+    schedule = reconcile_recent_months
     load_reference(warehouse_url)
     assert run(warehouse_url, "2024-12-01", "2026-11-01").success
     calls_per_day = []

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from xero_pipeline.definitions import defs
-from xero_pipeline.quality.gate import DATA_CHECKS, expectations
+from xero_pipeline.quality.suites import DATA_CHECKS, expectations
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = REPO_ROOT / "workspace.yaml"

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 import requests
 
-from xero_pipeline.resources import XeroResource
+from xero_pipeline.resources import XeroResource, pipeline_resources
 from xero_pipeline.sandbox.app import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from xero_pipeline.xero.auth import TokenProvider
 from xero_pipeline.xero.client import XeroClient
@@ -91,7 +91,7 @@ def test_resource_without_an_app_uses_the_sandbox_and_says_so(monkeypatch):
     @dg.asset
     def tenants_seen(xero: XeroResource) -> int:
         tenants = xero.client.tenants()
-        assert xero.is_sandbox
+        assert xero.source_note and "sandbox" in xero.source_note
         for tenant in tenants:
             contacts = list(xero.client.records(tenant.tenant_id, "Contacts", "Contacts"))
             assert contacts
@@ -99,7 +99,7 @@ def test_resource_without_an_app_uses_the_sandbox_and_says_so(monkeypatch):
 
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
-        [tenants_seen], instance=instance, resources={"xero": XeroResource(sandbox_size="tiny")}
+        [tenants_seen], instance=instance, resources=pipeline_resources(size="tiny")
     )
     assert result.success and result.output_for_node("tenants_seen") == 2
     messages = [entry.user_message for entry in instance.all_logs(result.run_id)]

@@ -1,54 +1,36 @@
-"""Run a table's expectation suite on staged rows and turn the outcome into asset checks.
-
-A suite is a JSON file in `data_checks/` (Great Expectations 1.x format) that a person can read
-and edit. Each expectation may say in its `meta`:
-- `name`: the asset check's name (default: its type and column);
-- `severity`: `error` (default) blocks the publish, `warn` only reports.
-Bounds that depend on the time of the run use GE's parameters: `{"$PARAMETER": "now"}` is the
-time of validation (a real datetime, so datetime columns compare correctly).
-
-Besides its suite, every table that lives in the warehouse gets one more blocking check,
-`rows_fit_the_warehouse` (quality/storable.py): each value fits its column exactly, so that a
-row the suite accepts can never fail half-way through a publish.
+"""Run a table's expectation suite (`suites.py`) on staged rows, before anything is published.
 
 Dagster runs blocking asset checks only after an asset has written; this gate runs before the
-publish instead, and the asset reports its outcome as check results.
+publish instead, and the asset reports its outcome as check results (`checks.py`). A failed
+blocking expectation raises `GateFailed`, the one way a load says the gate stopped it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import pandas as pd
 from sqlalchemy import Table
 
 from xero_pipeline.quality import storable
+from xero_pipeline.quality.suites import (
+    STORABLE,
+    Expectation,
+    checks_storage,
+    expectations,
+    load_suite,
+    suite_columns,
+)
 from xero_pipeline.warehouse import schema
 
-DATA_CHECKS = Path(
-    os.environ.get("XERO_DATA_CHECKS", Path(__file__).resolve().parents[2] / "data_checks")
-)
 CLOCK_SKEW = timedelta(minutes=5)  # "now" allows for clocks a little ahead of ours
 SAMPLE_ROWS = 10
-
-
-@dataclass(frozen=True)
-class Expectation:
-    name: str
-    type: str
-    kwargs: dict[str, Any]
-    blocking: bool
-    notes: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,53 +61,23 @@ class GateResult:
         )
 
 
-STORABLE = Expectation(
-    name=storable.CHECK_NAME,
-    type="values_fit_their_warehouse_columns",
-    kwargs={},
-    blocking=True,
-    notes="derived from the table's column types: lengths, numeric precision, text encoding",
-)
+class GateFailed(Exception):
+    """The quality gate stopped a unit of work (a table, a month, a merge): nothing of it was
+    published, and its tables and watermark are as they were. `gates` hold the failed checks."""
 
-
-def expectations(name: str) -> tuple[Expectation, ...]:
-    """The suite's expectations, plus the storage check when its rows come from Python."""
-    suite = load_suite(name)
-    return (*suite, STORABLE) if _checks_storage(name) else suite
-
-
-@cache
-def _checks_storage(name: str) -> bool:
-    """Rows built by SQL inside the warehouse (the suite says `built_in_the_warehouse`) were
-    stored by the database itself: there is nothing left to check."""
-    if name not in schema.metadata.tables:
-        return False
-    meta = json.loads((DATA_CHECKS / f"{name}.json").read_text()).get("meta") or {}
-    return not meta.get("built_in_the_warehouse", False)
-
-
-@cache
-def load_suite(name: str) -> tuple[Expectation, ...]:
-    path = DATA_CHECKS / f"{name}.json"
-    document = json.loads(path.read_text())
-    expectations = []
-    for item in document["expectations"]:
-        meta = item.get("meta", {})
-        column = item["kwargs"].get("column") or "_".join(item["kwargs"].get("column_list", []))
-        default_name = f"{item['type'].removeprefix('expect_')}__{column}".strip("_")
-        severity = meta.get("severity", "error")
-        if severity not in ("error", "warn"):
-            raise ValueError(f"{path}: severity must be 'error' or 'warn', not {severity!r}")
-        expectations.append(
-            Expectation(
-                name=meta.get("name", default_name),
-                type=item["type"],
-                kwargs=item["kwargs"],
-                blocking=severity == "error",
-                notes=meta.get("notes", ""),
-            )
+    def __init__(self, where: str, gates: Sequence[GateResult]) -> None:
+        problems = "; ".join(g.summary() for g in gates if not g.passed)
+        super().__init__(
+            f"The quality gate stopped {where}: {problems}. Nothing was published: its tables "
+            "and watermark are as they were; see the failed checks for the rows."
         )
-    return tuple(expectations)
+        self.where, self.gates = where, list(gates)
+
+
+def passed_or_raise(where: str, *gates: GateResult) -> None:
+    """Raise GateFailed unless every gate passed."""
+    if not all(g.passed for g in gates):
+        raise GateFailed(where, gates)
 
 
 class _Validator:
@@ -200,7 +152,7 @@ def validate(name: str, rows: list[dict[str, Any]], id_columns: list[str]) -> Ga
                 sample,
             )
         )
-    if _checks_storage(name):
+    if checks_storage(name):
         outcomes.append(_storable(schema.metadata.tables[name], rows, id_columns))
     return GateResult(name, outcomes)
 
@@ -212,7 +164,7 @@ def _frame(name: str, rows: list[dict[str, Any]], id_columns: list[str]) -> pd.D
     no expectation looks at a column it does not name. Built column by column when every row
     has the same keys (rows.py's always do), which gives pandas' own result for a list of
     dicts (same columns, order, dtypes and values) in a fraction of the time."""
-    named = _suite_columns(name)
+    named = suite_columns(name)
     keys = rows[0].keys()
     if all(row.keys() == keys for row in rows):
         return pd.DataFrame(
@@ -227,21 +179,6 @@ def _frame(name: str, rows: list[dict[str, Any]], id_columns: list[str]) -> pd.D
     if named is None:
         return frame
     return frame[[c for c in frame.columns if c in named or c in id_columns]]
-
-
-@cache
-def _suite_columns(name: str) -> frozenset[str] | None:
-    """Every name suite `name`'s expectations could mean as a column (`column`, `column_list`,
-    words of a `row_condition`); None when one of them is about the whole table."""
-    names: set[str] = set()
-    for expectation in load_suite(name):
-        if not expectation.kwargs.keys() & {"column", "column_list", "column_A", "column_B"}:
-            return None
-        for value in expectation.kwargs.values():
-            for text in value if isinstance(value, list) else [value]:
-                if isinstance(text, str):
-                    names.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
-    return frozenset(names)
 
 
 def _pandas_safe_values(values: list[Any]) -> list[Any]:
@@ -317,48 +254,3 @@ def _shown(value: Any) -> str | None:
         return None
     text = str(value)
     return text if len(text) <= 80 else f"{text[:77]}..."
-
-
-def check_specs(asset: str, suite: str) -> list[dg.AssetCheckSpec]:
-    """One asset check per expectation of the suite, declared on the asset that runs it."""
-    return [
-        dg.AssetCheckSpec(
-            name=e.name,
-            asset=asset,
-            description=f"{e.type} {json.dumps(e.kwargs)}"
-            + (f" — {e.notes}" if e.notes else "")
-            + ("" if e.blocking else " (warn only)"),
-        )
-        for e in expectations(suite)
-    ]
-
-
-def check_results(asset: str, gate: GateResult) -> list[dg.AssetCheckResult]:
-    results = []
-    for outcome in gate.outcomes:
-        expectation = outcome.expectation
-        metadata: dict[str, Any] = {
-            "expectation": expectation.type,
-            "arguments": dg.MetadataValue.json(expectation.kwargs),
-            "unexpected count": outcome.unexpected_count,
-            "rows checked": outcome.element_count,
-            "blocking": expectation.blocking,
-        }
-        if outcome.sample:
-            metadata["sample failing rows"] = dg.MetadataValue.md(
-                pd.DataFrame(outcome.sample).to_markdown(index=False)
-            )
-        results.append(
-            dg.AssetCheckResult(
-                asset_key=asset,
-                check_name=expectation.name,
-                passed=outcome.success,
-                severity=(
-                    dg.AssetCheckSeverity.ERROR
-                    if expectation.blocking
-                    else dg.AssetCheckSeverity.WARN
-                ),
-                metadata=metadata,
-            )
-        )
-    return results

@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from xero_pipeline.months import SANDBOX_HISTORY_MONTHS, month_start
+
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
@@ -254,7 +256,13 @@ def default_orgs(size: str) -> tuple[OrgSpec, ...]:
     """The organisations of a named size: two tenants, one with a `Datagate` group, one without."""
     shapes = {
         "tiny": dict(contacts=40, invoices=120, credit_notes=12, months=12, max_lines=4),
-        "small": dict(contacts=150, invoices=1200, credit_notes=60, months=24, max_lines=6),
+        "small": dict(
+            contacts=150,
+            invoices=1200,
+            credit_notes=60,
+            months=SANDBOX_HISTORY_MONTHS,
+            max_lines=6,
+        ),
         "large": dict(
             contacts=20_000, invoices=100_000, credit_notes=5_000, months=60, max_lines=19
         ),
@@ -317,11 +325,6 @@ def new_id(rng: random.Random) -> str:
 
 def money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def month_start(day: date, back: int = 0) -> date:
-    index = day.year * 12 + day.month - 1 - back
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def _at(day: date, rng: random.Random) -> datetime:
@@ -613,10 +616,10 @@ class OrgGenerator:
         counters = {"sales": 0, "purchases": 0}
         for m, count in enumerate(self._month_counts(total, rng)):
             first = month_start(self.first_month, -m)
-            last = min(month_start(first, -1) - timedelta(days=1), self.as_of - timedelta(days=1))
+            # The current month runs to today, so it has at least one day whatever the date:
+            # the organisation holds the same documents on the 1st as on the 31st.
+            last = min(month_start(first, -1) - timedelta(days=1), self.as_of)
             days = (last - first).days
-            if days < 0:
-                continue
             dates = sorted(first + timedelta(days=rng.randint(0, days)) for _ in range(count))
             for day in dates:
                 sales = rng.random() < (0.75 if kind == "credit" else 0.7)
@@ -644,7 +647,8 @@ class OrgGenerator:
                 updated = created
                 if status == "PAID":
                     paid_on = min(
-                        day + timedelta(days=rng.randint(3, 45)), self.as_of - timedelta(1)
+                        day + timedelta(days=rng.randint(3, 45)),
+                        max(day, self.as_of - timedelta(1)),
                     )
                     updated = max(created, _at(paid_on, rng))
                 elif status in ("VOIDED", "DELETED"):

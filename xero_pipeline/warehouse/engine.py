@@ -8,6 +8,8 @@ and indexes are added on upgrade (additive changes only), so nobody runs DDL by 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import (
@@ -135,3 +137,16 @@ def _index_names(connection: Connection) -> set[str]:
     else:
         sql = "SELECT name FROM sqlite_master WHERE type = 'index'"
     return set(connection.execute(text(sql)).scalars())
+
+
+@contextmanager
+def reading(url: str, needs: str) -> Iterator[Connection | None]:
+    """A connection to the warehouse at `url`, or None while it has no table `needs` (nothing
+    of that kind was loaded yet). The engine is disposed of afterwards: these run once, at the
+    end of a command."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            yield connection if inspect(connection).has_table(needs) else None
+    finally:
+        engine.dispose()

@@ -8,7 +8,8 @@ rebuild them would make memory grow with history, so their rows stay in the data
 month, or one row per contact), then `DELETE` the scope and `INSERT … SELECT` from the copy in
 one transaction, so readers see the old rows or the new, never a mix, and a crash changes nothing.
 
-The SELECTs live in `xero_pipeline/sql/*.sql`, one portable text for SQLite and PostgreSQL.
+The SELECTs are the callers' (the sales tables keep theirs in `defs/sales/sql/`), one portable
+text for SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import date, datetime
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
 from sqlalchemy import (
@@ -31,12 +30,6 @@ from sqlalchemy import (
     bindparam,
     text,
 )
-
-
-@cache
-def sql_file(name: str) -> str:
-    """The text of `xero_pipeline/sql/<name>.sql` (package data, so installs carry it)."""
-    return (files("xero_pipeline") / "sql" / f"{name}.sql").read_text(encoding="utf-8")
 
 
 def statement(sql: str, params: dict[str, Any] | None = None) -> tuple[TextClause, dict[str, Any]]:

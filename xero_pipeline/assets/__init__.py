@@ -1,1 +1,0 @@
-"""Dagster assets: reference data from Xero (`reference.py`), more to come."""

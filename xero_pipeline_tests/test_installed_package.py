@@ -1,0 +1,59 @@
+"""The package as a user gets it from `pip install .` (a wheel, no editable link to this
+checkout): installed into a fresh virtual environment with everything it declares, it runs the
+whole pipeline from an empty folder — suites, SQL and all come from the installed package."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_plain_install_runs_the_pipeline_from_an_empty_folder(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    site = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import xero_pipeline; print(xero_pipeline.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    package = Path(site).parent
+    assert venv in package.parents, site  # the installed copy, not this checkout
+    assert (package / "data_checks" / "xero_invoices.json").is_file()
+    assert (package / "defs" / "sales" / "sql" / "fct_sales_lines.sql").is_file()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("XERO_", "DAGSTER_", "WAREHOUSE_", "CUSTOMERS_", "PYTHON"))
+    }
+    run = subprocess.run(
+        [str(venv / "bin" / "xero-pipeline"), "run", "--size", "tiny"],
+        cwd=empty,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "Net sales by account code, the last 3 months:" in run.stdout
+    assert (empty / "data" / "warehouse.sqlite").is_file()
+    assert (empty / "data" / "sales_by_account_code.png").is_file()
