@@ -33,8 +33,9 @@ from xero_pipeline.months import month_start
 from xero_pipeline.resources import sandbox_settings
 from xero_pipeline.sandbox.consent import sandbox_token
 from xero_pipeline.warehouse.engine import connect
-from xero_pipeline.warehouse.publish import _stage, row_hash
 from xero_pipeline.warehouse.schema import xero_invoice_lines, xero_invoices
+from xero_pipeline.warehouse.staging import stage
+from xero_pipeline.warehouse.values import row_hash
 from xero_pipeline.xero.auth import TokenProvider
 from xero_pipeline.xero.client import Tenant, XeroClient
 from xero_pipeline.xero.filters import date_window
@@ -88,7 +89,7 @@ def pipeline_client(client: XeroClient, tenant: Tenant, engine) -> tuple[float, 
             with connection.begin() as transaction:
                 now = datetime.now(UTC)
                 for table, batch in ((xero_invoices, headers), (xero_invoice_lines, rows)):
-                    staged = _stage(connection, table, batch, [row_hash(r) for r in batch], now)
+                    staged = stage(connection, table, batch, [row_hash(r) for r in batch], now)
                     staged.drop(connection)
                 transaction.rollback()
             invoices, lines = invoices + len(headers), lines + len(rows)

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xero_pipeline.quality import gate, storable, suites
-from xero_pipeline.warehouse.publish import _csv_text, _csv_value
 from xero_pipeline.warehouse.schema import key_columns, metadata
+from xero_pipeline.warehouse.staging import _csv_text, _csv_value
 
 TABLES = ("xero_invoices", "xero_invoice_lines", "xero_contacts", "xero_accounts")
 

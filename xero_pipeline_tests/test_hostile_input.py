@@ -264,7 +264,7 @@ def _json_round_trip(value: Any) -> Any:
     """What a JSON column gives back for `value`: numbers as numbers, the rest as is."""
     import json
 
-    from xero_pipeline.warehouse.publish import to_json
+    from xero_pipeline.warehouse.values import to_json
 
     return json.loads(to_json(value))
 

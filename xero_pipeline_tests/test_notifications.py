@@ -1,14 +1,15 @@
 """Notifications on newly raised sales invoices: a real webhook receiver (http.server on
 loopback, in a thread) and a log file, the real sensor evaluated against a real Dagster instance
-and warehouse (SQLite and PostgreSQL), invoices raised in the sandbox and brought in by the real
-incremental sync."""
+and the send run it launches, against a real warehouse (SQLite and PostgreSQL), invoices raised in
+the sandbox and brought in by the real incremental sync. Only what the sync sees being raised,
+once an organisation's history is complete, is announced: loading history floods nobody."""
 
 from __future__ import annotations
 
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,20 +26,23 @@ from xero_pipeline.defs.notifications.sinks import (
     lookback_days,
     sinks_from_env,
 )
+from xero_pipeline.months import month_start
 from xero_pipeline.resources import WarehouseResource
 from xero_pipeline.sandbox import Sandbox
 from xero_pipeline.xero.errors import ConfigError
-from xero_pipeline_tests.sales_support import Pipeline, org_specs, query
+from xero_pipeline_tests.conftest import AS_OF
+from xero_pipeline_tests.sales_support import Pipeline, execute, org_specs, query
 
-TODAY = datetime.now(UTC).date()  # the sensor's lookback counts from the real date
+FIRST = month_start(AS_OF, 2)  # the organisations' three months: two before AS_OF's, and its own
 
 
 class Receiver:
     """A webhook endpoint on loopback that refuses the first `failures` POSTs with a 503, then
     accepts: what it accepted is what a recipient got."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, refuse: str | None = None) -> None:
         self.failures = failures
+        self.refuse = refuse  # an invoice number this receiver rejects for good (HTTP 422)
         self.attempts = 0
         self.accepted: list[dict[str, Any]] = []
         self.keys: list[str] = []
@@ -47,14 +51,20 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                message = json.loads(body)
                 with lock:
                     receiver.attempts += 1
-                    refuse = receiver.attempts <= receiver.failures
-                    if not refuse:
-                        receiver.accepted.append(json.loads(body))
+                    status = 503 if receiver.attempts <= receiver.failures else 204
+                    if message["number"] == receiver.refuse:
+                        status = 422
+                    if status == 204:
+                        receiver.accepted.append(message)
                         receiver.keys.append(self.headers["Idempotency-Key"])
-                self.send_response(503 if refuse else 204)
+                reply = b'{"error": "unknown customer"}' if status == 422 else b""
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
+                self.wfile.write(reply)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -81,21 +91,23 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def recent_sandbox(make_sandbox, xero_env) -> Sandbox:
-    """Organisations whose 'today' is today, so new invoices fall inside the lookback."""
-    sandbox = make_sandbox(orgs=org_specs(months=3), as_of=TODAY)
+def recent_sandbox(make_sandbox, xero_env, monkeypatch) -> Sandbox:
+    """Three months of sales up to AS_OF, with recent invoices inside the lookback; sales
+    history starts at the first of them."""
+    sandbox = make_sandbox(orgs=org_specs(months=3))
     xero_env(sandbox)
+    monkeypatch.setenv("XERO_SALES_START_DATE", f"{FIRST:%Y-%m}")
     return sandbox
 
 
-def first_month() -> str:
-    return (TODAY.replace(day=1) - timedelta(days=62)).replace(day=1).isoformat()
-
-
-def load_history(url: str, instance: dg.DagsterInstance | None = None) -> Pipeline:
-    pipeline = Pipeline(url, datetime.fromisoformat(first_month()).date(), instance=instance)
+def load_history(
+    url: str, instance: dg.DagsterInstance | None = None, months: tuple[date, ...] | None = None
+) -> Pipeline:
+    """Reference data and the history of `months` (default: all three), as backfills do."""
+    pipeline = Pipeline(url, FIRST, instance=instance)
     pipeline.job("reference_data")
-    pipeline.job("history_only", first_month(), TODAY.replace(day=1).isoformat())
+    for month in months or (FIRST, month_start(AS_OF, 1), month_start(AS_OF)):
+        pipeline.job("history_only", month.isoformat())
     return pipeline
 
 
@@ -127,7 +139,7 @@ def raise_invoice(sandbox: Sandbox, tenant: int, days_ago: int, amount: str, **e
     return data.add_document(
         "Invoice",
         contact_id=customer,
-        day=TODAY - timedelta(days=days_ago),
+        day=AS_OF - timedelta(days=days_ago),
         lines=[{"AccountCode": "200", "UnitAmount": amount, "Quantity": 2}],
         **extra,
     )
@@ -142,45 +154,46 @@ def outcomes(url: str) -> dict[tuple[str, str], str]:
     }
 
 
-def test_each_new_sales_invoice_is_announced_once_across_ticks_and_a_restart(
+def test_each_raised_sales_invoice_is_announced_once_and_history_floods_nobody(
     recent_sandbox, warehouse_url, receiver, tmp_path, monkeypatch
 ):
     log_file = tmp_path / "notifications.jsonl"
     monkeypatch.setenv("XERO_NOTIFY_WEBHOOK_URL", receiver.url)
     monkeypatch.setenv("XERO_NOTIFY_LOG_FILE", str(log_file))
-    pipeline = load_history(warehouse_url)
-    existing = {
-        s.id
+    recent = [
+        s
         for t in recent_sandbox.tenants.values()
         for s in t.invoices.stubs
-        if s.type == "ACCREC" and s.status in ("AUTHORISED", "PAID")
-    }
+        if s.type == "ACCREC"
+        and s.status in ("AUTHORISED", "PAID")
+        and s.date >= AS_OF - timedelta(14)
+    ]
+    assert len(recent) >= 5  # history holds invoices recent enough to be announced, were it news
+    pipeline = load_history(warehouse_url)
     instance = dg.DagsterInstance.ephemeral()
-
-    said = tick(warehouse_url, instance)  # the first tick: a baseline, nothing sent
-    assert f"baseline of {len(existing)} existing invoices" in said
+    assert pipeline.job("sales_sync").success  # nothing changed since history was read
+    assert tick(warehouse_url, instance) == "Nothing new to announce."
     assert receiver.accepted == [] and not log_file.exists()
-    assert set(outcomes(warehouse_url).values()) == {"baseline"}
 
     first = raise_invoice(recent_sandbox, 0, 1, "120.50")
     second = raise_invoice(recent_sandbox, 1, 0, "99.99", currency="USD", rate=Decimal("0.65"))
     draft = raise_invoice(recent_sandbox, 0, 2, "10.00", status="DRAFT")
     bill = raise_invoice(recent_sandbox, 0, 1, "55.00", type_="ACCPAY")
     assert pipeline.job("sales_sync").success
-    tick(warehouse_url, instance)
-    tick(warehouse_url, instance)  # a second tick finds nothing new
+    assert "webhook: 2 sent" in tick(warehouse_url, instance)
+    assert tick(warehouse_url, instance) == "Nothing new to announce."
     assert sorted(m["invoice_id"] for m in receiver.accepted) == sorted(
         [first["InvoiceID"], second["InvoiceID"]]
     )
 
     # "Restart": a new Dagster instance and sensor context, the same warehouse.
     restarted = dg.DagsterInstance.ephemeral()
-    tick(warehouse_url, restarted)
-    assert len(receiver.accepted) == 2
+    assert tick(warehouse_url, restarted) == "Nothing new to announce."
     third = raise_invoice(recent_sandbox, 1, 3, "42.00")
     recent_sandbox.clock.advance(5)
     recent_sandbox.tenant(0).set_document_status("Invoice", draft["InvoiceID"], "AUTHORISED")
     assert pipeline.job("sales_sync").success
+    assert pipeline.job("sales_sync").success  # the overlap re-read raises nothing twice
     tick(warehouse_url, restarted)
     tick(warehouse_url, dg.DagsterInstance.ephemeral())
 
@@ -217,18 +230,45 @@ def test_each_new_sales_invoice_is_announced_once_across_ticks_and_a_restart(
     assert sent == {(d["InvoiceID"], s) for d in announced for s in ("webhook", "log_file")}
 
 
-def test_a_failing_webhook_is_retried_on_a_later_tick_and_blocks_nothing(
+def test_a_first_backfill_announces_nothing_until_history_is_complete(
+    recent_sandbox, tmp_path, monkeypatch
+):
+    """The backfill walks from the oldest month; the sync runs meanwhile (its watermark is set
+    by the first month). What it sees raised before the last month is loaded is not news: no
+    flood when the backfill reaches the recent weeks. Once history is complete, it is."""
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    log_file = tmp_path / "notifications.jsonl"
+    monkeypatch.setenv("XERO_NOTIFY_LOG_FILE", str(log_file))
+    instance = dg.DagsterInstance.ephemeral()
+    pipeline = load_history(url, months=(FIRST,))
+    during = raise_invoice(recent_sandbox, 0, 1, "15.00")
+    assert pipeline.job("sales_sync").success
+    for month in (month_start(AS_OF, 1), month_start(AS_OF)):
+        pipeline.job("history_only", month.isoformat())
+    assert pipeline.job("sales_sync").success
+    assert tick(url, instance) == "Nothing new to announce."
+    assert query(url, "SELECT count(*) FROM invoices_raised") == [(0,)]
+    assert query(
+        url, f"SELECT status FROM xero_invoices WHERE invoice_id = '{during['InvoiceID']}'"
+    )
+    after = raise_invoice(recent_sandbox, 1, 0, "25.00")
+    assert pipeline.job("sales_sync").success
+    assert "log_file: 1 sent" in tick(url, instance)
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [m["invoice_id"] for m in lines] == [after["InvoiceID"]]
+
+
+def test_a_failing_webhook_is_retried_by_a_later_run_and_blocks_nothing(
     recent_sandbox, tmp_path, monkeypatch
 ):
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
-    receiver = Receiver(failures=4)  # three attempts a tick: the first tick fails outright
+    receiver = Receiver(failures=4)  # three attempts a run: the first run fails outright
     log_file = tmp_path / "notifications.jsonl"
     try:
         monkeypatch.setenv("XERO_NOTIFY_WEBHOOK_URL", receiver.url)
         monkeypatch.setenv("XERO_NOTIFY_LOG_FILE", str(log_file))
         pipeline = load_history(url)
         instance = dg.DagsterInstance.ephemeral()
-        tick(url, instance)  # baseline
         new = raise_invoice(recent_sandbox, 0, 0, "300.00")
         assert pipeline.job("sales_sync").success
 
@@ -238,10 +278,12 @@ def test_a_failing_webhook_is_retried_on_a_later_tick_and_blocks_nothing(
         assert "log_file: 1 sent" in said  # the other sink was not held up
         assert "s3cret-token" not in said
         assert outcomes(url).get((new["InvoiceID"], "webhook")) is None
+        failed = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+        assert [r.job_name for r in failed] == ["send_sales_invoice_notifications"]
 
         assert pipeline.job("sales_sync").success  # the pipeline goes on meanwhile
         tick(url, instance)  # attempts 4 (refused) and 5 (taken)
-        tick(url, instance)
+        assert tick(url, instance) == "Nothing new to announce."
         assert receiver.attempts == 5
         assert [m["invoice_id"] for m in receiver.accepted] == [new["InvoiceID"]]
         assert len(log_file.read_text().splitlines()) == 1
@@ -249,24 +291,48 @@ def test_a_failing_webhook_is_retried_on_a_later_tick_and_blocks_nothing(
         receiver.stop()
 
 
-def test_a_backfill_of_old_months_announces_nothing(recent_sandbox, tmp_path, monkeypatch):
+def test_a_message_refused_for_good_is_recorded_and_the_rest_go_on(
+    recent_sandbox, tmp_path, monkeypatch
+):
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
-    log_file = tmp_path / "notifications.jsonl"
-    monkeypatch.setenv("XERO_NOTIFY_LOG_FILE", str(log_file))
     pipeline = load_history(url)
     instance = dg.DagsterInstance.ephemeral()
-    tick(url, instance)  # baseline
-    # An invoice dated two months back that the warehouse never had, then a history re-read
-    # of its month (as a backfill from an earlier start date would bring it).
-    old = raise_invoice(recent_sandbox, 0, 50, "75.00")
-    month = (TODAY - timedelta(days=50)).replace(day=1).isoformat()
-    pipeline.job("history_only", month)
-    said = tick(url, instance)
-    assert "1 older than the lookback skipped" in said
-    assert not log_file.exists()
+    refused = raise_invoice(recent_sandbox, 0, 2, "10.00", number="INV-REFUSED")
+    later = [raise_invoice(recent_sandbox, 1, days, "20.00") for days in (1, 0)]
+    receiver = Receiver(refuse="INV-REFUSED")
+    try:
+        monkeypatch.setenv("XERO_NOTIFY_WEBHOOK_URL", receiver.url)
+        assert pipeline.job("sales_sync").success
+        said = tick(url, instance)
+        assert "webhook: 2 sent, 1 refused by the receiver" in said
+        assert receiver.attempts == 3  # a refusal is not asked again
+        assert sorted(m["invoice_id"] for m in receiver.accepted) == sorted(
+            d["InvoiceID"] for d in later
+        )
+        assert outcomes(url)[(refused["InvoiceID"], "webhook")] == "failed"
+        detail = query(url, "SELECT detail FROM notifications_sent WHERE outcome = 'failed'")
+        assert detail == [('HTTP 422: {"error": "unknown customer"}',)]
+        assert tick(url, instance) == "Nothing new to announce."
+    finally:
+        receiver.stop()
+
+
+def test_a_sink_configured_later_gets_no_old_announcements(recent_sandbox, tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    log_file = tmp_path / "notifications.jsonl"
+    pipeline = load_history(url)
+    instance = dg.DagsterInstance.ephemeral()
+    old = raise_invoice(recent_sandbox, 0, 1, "75.00")
+    assert pipeline.job("sales_sync").success  # raised while no sink was configured
+    # ... a month ago, longer than the lookback (XERO_NOTIFY_LOOKBACK_DAYS, 14)
+    execute(url, "UPDATE invoices_raised SET recorded_at = :then", {"then": AS_OF - timedelta(30)})
+    new = raise_invoice(recent_sandbox, 0, 0, "80.00")
+    assert pipeline.job("sales_sync").success
+    monkeypatch.setenv("XERO_NOTIFY_LOG_FILE", str(log_file))
+    assert "log_file: 1 sent, 1 raised before the lookback skipped" in tick(url, instance)
     assert outcomes(url)[(old["InvoiceID"], "log_file")] == "skipped_old"
-    tick(url, instance)
-    assert not log_file.exists()  # and it stays dealt with
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [m["invoice_id"] for m in lines] == [new["InvoiceID"]]
 
 
 def test_without_a_sink_the_sensor_does_nothing_and_says_so(tmp_path, monkeypatch):

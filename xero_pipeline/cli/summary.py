@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import Connection, String, func, null, select
 
 from xero_pipeline.warehouse.engine import reading
-from xero_pipeline.warehouse.publish import as_utc
 from xero_pipeline.warehouse.schema import metadata, sync_state, xero_organisation
+from xero_pipeline.warehouse.values import as_utc
 
 SUMMARY_TABLES = (
     "xero_organisation",

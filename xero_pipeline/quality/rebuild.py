@@ -33,10 +33,12 @@ def gated_rebuild(
     params: dict[str, Any],
     id_columns: Sequence[str],
     where: str,
+    same_document: str | None = None,
 ) -> Rebuilt:
     """Stage `select_sql`, read it back through `gate_sql`, run the table's suite and, only if
-    it passed, replace the rows in `scope` in one transaction. Raises GateFailed otherwise, and
-    the table keeps its previous rows."""
+    it passed, replace the rows in `scope` (and those of the same documents, `same_document`;
+    see `warehouse.rebuild.replace`) in one transaction. Raises GateFailed otherwise, and the
+    table keeps its previous rows."""
     with engine.connect() as connection:
         with connection.begin():
             staging = stage(connection, table, select_sql, params)
@@ -45,7 +47,9 @@ def gated_rebuild(
             gate = validate(table.name, rows, list(id_columns))
             passed_or_raise(where, gate)
             with write_transaction(connection, [table.name]):
-                deleted, inserted = replace(connection, table, staging, scope, params)
+                deleted, inserted = replace(
+                    connection, table, staging, scope, params, same_document
+                )
         finally:
             with connection.begin():
                 staging.drop(connection)

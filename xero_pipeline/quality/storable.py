@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, Integer, Numeric, String, Table
 
-from xero_pipeline.warehouse.publish import to_json
+from xero_pipeline.warehouse.values import to_json
 
 CHECK_NAME = "rows_fit_the_warehouse"
 INT4 = 2**31

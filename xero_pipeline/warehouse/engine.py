@@ -26,9 +26,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from xero_pipeline.warehouse.publish import to_json
 from xero_pipeline.warehouse.schema import metadata
 from xero_pipeline.warehouse.transactions import SQLITE_WAIT_MS, sqlite_begin, writing
+from xero_pipeline.warehouse.values import to_json
 from xero_pipeline.xero.errors import ConfigError
 from xero_pipeline.xero.settings import project_data
 

@@ -11,23 +11,17 @@ data twice writes nothing.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import logging
 import time
-import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
+    DateTime,
     Engine,
-    MetaData,
     Table,
     bindparam,
     delete,
@@ -38,13 +32,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from xero_pipeline.warehouse.schema import key_columns, sync_state
+from xero_pipeline.warehouse.staging import stage
 from xero_pipeline.warehouse.transactions import writing
+from xero_pipeline.warehouse.values import as_utc, row_hash
 
 log = logging.getLogger(__name__)
 RECONNECT_ATTEMPTS = 4
 RECONNECT_WAIT_SECONDS = 2.0  # doubled after each lost connection
-
-BOOKKEEPING = ("row_hash", "loaded_at")
 
 
 @dataclass(frozen=True)
@@ -53,76 +47,60 @@ class PublishResult:
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
+    kept_newer: int = 0  # staged rows dropped: the published row was newer (Newest)
 
     @property
     def unchanged(self) -> int:
-        return self.staged - self.inserted - self.updated
+        return self.staged - self.inserted - self.updated - self.kept_newer
 
     def as_metadata(self) -> dict[str, int]:
-        return {
+        shown = {
             "rows read": self.staged,
             "inserted": self.inserted,
             "updated": self.updated,
             "unchanged": self.unchanged,
             "deleted": self.deleted,
         }
+        if self.kept_newer:
+            shown["kept newer"] = self.kept_newer
+        return shown
 
 
-def _canonical(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return as_utc(value).isoformat()
-    if isinstance(value, date | Decimal):
-        return str(value)
-    return value
+@dataclass(frozen=True)
+class Newest:
+    """How a load of Xero records keeps the newest version of each when writers overlap (a
+    nightly month re-read and the 15-minute sync): a staged row older than the published one —
+    by `stamp` on the row itself, or, for lines, on their document's row in `parent` (table
+    name) joined by `parent_id` — is dropped, and a mirror delete spares rows changed after
+    `read_started` (the Xero clock when the read began: a read cannot prove such rows gone).
+    Lines (`parent` set) follow their documents: the staged documents' published lines that are
+    not staged again are deleted wherever they sit, so a document re-dated into a month leaves
+    no line behind in the month it left (the parent must be published first, in the same call)."""
 
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        as_float = float(value)
-        return as_float if Decimal(repr(as_float)) == value else str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"not JSON: {type(value).__name__}")
-
-
-def to_json(value: Any) -> str:
-    """JSON for the warehouse's `raw` and `tracking` columns. Amounts stay numbers where a float
-    holds them exactly (the typed columns are exact in any case). Strict JSON: an infinite or
-    NaN number (which Python's parser lets through from a hostile body) raises ValueError, and
-    the gate's storage check stops the row, rather than PostgreSQL refusing it mid-publish."""
-    return json.dumps(value, default=_json_default, ensure_ascii=False, allow_nan=False)
-
-
-def row_hash(row: Mapping[str, Any]) -> str:
-    """md5 of the row's content (bookkeeping left out) as sorted-key JSON, values made canonical
-    by `_canonical`. Only datetimes are converted here: a date or Decimal reaches `default=str`,
-    which writes the same text `_canonical` would, without a Python call per value."""
-    content = dict(row)
-    for name in BOOKKEEPING:
-        content.pop(name, None)
-    for name in [k for k, v in content.items() if isinstance(v, datetime)]:
-        content[name] = _canonical(content[name])
-    return hashlib.md5(
-        json.dumps(content, sort_keys=True, default=str).encode(), usedforsecurity=False
-    ).hexdigest()
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything the warehouse stores is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    stamp: str = "updated_date_utc"
+    parent: str | None = None
+    parent_id: str | None = None
+    read_started: datetime | None = None
 
 
 @dataclass(frozen=True)
 class Load:
     """Rows for one table. With `mirror`, rows of `tenant_ids` that are not in `rows` are deleted
     — only within `scope` when given: an SQL condition on the table (e.g. a month of document
-    dates) and its parameters (lists expand to `IN (…)`)."""
+    dates) and its parameters (lists expand to `IN (…)`). With `newest`, older data never
+    replaces newer, and lines are published whole per document (see `Newest`)."""
 
     table: Table
     rows: Sequence[Mapping[str, Any]]
     tenant_ids: Sequence[str]
     mirror: bool
     scope: tuple[str, dict[str, Any]] | None = None
+    newest: Newest | None = None
+    # Writes that must commit with these rows (bookkeeping: the notifications' outbox, history
+    # months), run in the publish's transaction after the rows are merged; `also_writes` names
+    # the tables they write, so the transaction takes their write locks too.
+    then: Callable[[Connection], None] | None = None
+    also_writes: tuple[str, ...] = ()
 
 
 class WarehouseUnavailableError(Exception):
@@ -173,124 +151,77 @@ def _publish(
 ) -> dict[str, PublishResult]:
     loaded_at = datetime.now(UTC)
     results = {}
+    stale: dict[str, set[str]] = {}  # table -> ids of documents whose staged rows were older
+    staged: dict[str, Table] = {}  # table -> its staging table, kept to the end of the publish
     tables = [load.table.name for load in loads] + ([sync_state.name] if watermarks else [])
+    tables += [name for load in loads for name in load.also_writes]
     with writing(engine, tables) as connection:
         for load in loads:
-            hashes = [row_hash(row) for row in load.rows]
-            staging = _stage(connection, load.table, load.rows, hashes, loaded_at)
-            results[load.table.name] = _merge(connection, load, staging, len(hashes))
-            # Dropped only on success: after a failure the rollback takes the staging table
-            # with it, and a DROP in an aborted transaction would hide the real error.
-            staging.drop(connection)
+            rows = load.rows
+            newest = load.newest
+            older = stale.get(newest.parent, set()) if newest and newest.parent else set()
+            if older:  # the lines of documents whose published version is newer stay as they are
+                rows = [row for row in rows if row[newest.parent_id] not in older]
+            hashes = [row_hash(row) for row in rows]
+            staging = staged[load.table.name] = stage(
+                connection, load.table, rows, hashes, loaded_at
+            )
+            dropped = _drop_older(connection, load, staging) if newest and not newest.parent else []
+            if dropped:
+                stale[load.table.name] = set(dropped)
+            parent = staged.get(newest.parent) if newest and newest.parent else None
+            result = _merge(connection, load, staging, len(hashes), older, parent)
+            results[load.table.name] = (
+                replace(result, staged=result.staged + len(dropped), kept_newer=len(dropped))
+                if dropped
+                else result
+            )
+            if load.then is not None:
+                load.then(connection)
         for (tenant_id, resource), watermark in watermarks.items():
             set_watermark(connection, tenant_id, resource, watermark)
+        # Dropped only on success: after a failure the rollback takes the staging tables with
+        # it, and a DROP in an aborted transaction would hide the real error.
+        for staging in staged.values():
+            staging.drop(connection)
     return results
 
 
-def _stage(
+def _drop_older(connection: Connection, load: Load, staging: Table) -> list[str]:
+    """Remove from the staged rows those older than the published row with the same key;
+    return their last key column's values (a document's id)."""
+    assert load.newest is not None
+    keys = key_columns(load.table)
+    stamp = load.newest.stamp
+    target, stg = f'"{load.table.name}"', f'"{staging.name}"'
+
+    def older(staged: str) -> str:
+        same_key = " AND ".join(f'{target}."{k}" = {staged}."{k}"' for k in keys)
+        return (
+            f"EXISTS (SELECT 1 FROM {target} WHERE {same_key} "
+            f'AND {target}."{stamp}" IS NOT NULL AND ({staged}."{stamp}" IS NULL '
+            f'OR {target}."{stamp}" > {staged}."{stamp}"))'
+        )
+
+    found = [
+        row[0]
+        for row in connection.execute(
+            text(f'SELECT s."{keys[-1]}" FROM {stg} s WHERE {older("s")}')
+        )
+    ]
+    if found:
+        connection.execute(text(f"DELETE FROM {stg} WHERE {older(stg)}"))
+    return found
+
+
+def _merge(
     connection: Connection,
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    hashes: list[str],
-    loaded_at: datetime,
-) -> Table:
-    """A temporary copy of `table` holding `rows` with their `row_hash` and `loaded_at`: COPY
-    on PostgreSQL, executemany elsewhere.
-
-    On PostgreSQL the copy gets an index on the table's key and statistics on it (ANALYZE: a
-    temporary table has none until then; the key's columns are all the merge joins on). The
-    merge looks staged rows up by key; without the index, a published table whose own
-    statistics are stale (just after a bulk load, before autovacuum has seen it) is planned as
-    a nested loop over every staged row for every published one: 16 s instead of 0.1 s to
-    re-publish an unchanged month of invoice lines."""
-    staging = Table(
-        f"stg_{table.name}_{uuid.uuid4().hex[:8]}",
-        MetaData(),
-        *[Column(c.name, c.type) for c in table.columns],
-        prefixes=["TEMPORARY"],
-    )
-    staging.create(connection)
-    if not rows:
-        return staging
-    if connection.dialect.name == "postgresql":
-        columns = [c.name for c in table.columns]
-        buffer = io.StringIO(_csv_text(rows, columns, hashes, loaded_at))
-        names = ", ".join(f'"{name}"' for name in columns)
-        copy = f'COPY "{staging.name}" ({names}) FROM STDIN WITH (FORMAT csv)'
-        raw = connection.connection.driver_connection
-        cursor = raw.cursor()
-        try:
-            cursor.copy_expert(copy, buffer)
-        except connection.dialect.loaded_dbapi.Error as exc:
-            # The driver's own cursor bypasses SQLAlchemy: report a lost connection the way
-            # SQLAlchemy does for its statements, so publish() can redo the transaction.
-            lost = connection.dialect.is_disconnect(exc, raw, cursor)
-            if lost:
-                connection.invalidate(exc)
-            raise DBAPIError.instance(
-                copy, None, exc, connection.dialect.loaded_dbapi.Error, connection_invalidated=lost
-            ) from exc
-        keys = ", ".join(f'"{name}"' for name in key_columns(table))
-        connection.execute(text(f'CREATE INDEX ON "{staging.name}" ({keys})'))
-        connection.execute(text(f'ANALYZE "{staging.name}" ({keys})'))  # the merge joins on these
-    else:
-        connection.execute(
-            insert(staging),
-            [
-                {**row, "row_hash": digest, "loaded_at": loaded_at}
-                for row, digest in zip(rows, hashes, strict=True)
-            ],
-        )
-    return staging
-
-
-def _csv_text(
-    rows: Sequence[Mapping[str, Any]], columns: list[str], hashes: list[str], loaded_at: datetime
-) -> str:
-    """The rows as COPY … (FORMAT csv) input, one line each: exactly `_csv_value` of each field,
-    built a column at a time so that the common types (text, NULL, amounts, dates) need no
-    Python call per value."""
-    fields = []
-    for name in columns:
-        if name == "loaded_at":  # the same for every row
-            fields.append([_csv_value(loaded_at)] * len(rows))
-            continue
-        values = hashes if name == "row_hash" else [row.get(name) for row in rows]
-        fields.append(
-            [
-                '"' + v.replace('"', '""') + '"'
-                if type(v) is str
-                else ""
-                if v is None
-                else str(v)
-                if type(v) is Decimal or type(v) is int
-                else v.isoformat()
-                if type(v) is date
-                else '"[]"'  # what _csv_value writes for an empty list (lines' tracking)
-                if type(v) is list and not v
-                else _csv_value(v)
-                for v in values
-            ]
-        )
-    return "".join(line + "\n" for line in map(",".join, zip(*fields, strict=True)))
-
-
-def _csv_value(value: Any) -> str:
-    """One field for COPY … (FORMAT csv): unquoted empty is NULL, quoted text is text."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, int | Decimal):
-        return str(value)
-    if isinstance(value, dict | list):
-        value = to_json(value)
-    return '"' + str(value).replace('"', '""') + '"'
-
-
-def _merge(connection: Connection, load: Load, staging: Table, staged: int) -> PublishResult:
+    load: Load,
+    staging: Table,
+    staged: int,
+    spared: set[str],
+    parent: Table | None = None,
+) -> PublishResult:
     """Apply the staged rows to the published table. The counts come from the statements that
     do the work (rows deleted as changed, rows inserted, rows deleted as gone), not from counting
     queries beforehand: the key is unique in both tables (the gate checks the staged rows), so a
@@ -310,20 +241,33 @@ def _merge(connection: Connection, load: Load, staging: Table, staged: int) -> P
     columns = ", ".join(f'"{c.name}"' for c in table.columns)
 
     def run(sql: str, params: dict[str, Any] | None = None) -> Any:
-        statement = text(sql)
-        expanding = [name for name, value in (params or {}).items() if isinstance(value, list)]
-        if expanding:
-            statement = statement.bindparams(*[bindparam(n, expanding=True) for n in expanding])
+        typed = [
+            bindparam(name, expanding=True)
+            if isinstance(value, list)
+            else bindparam(name, type_=DateTime(timezone=True))
+            for name, value in (params or {}).items()
+            if isinstance(value, list | datetime)
+        ]
+        statement = text(sql).bindparams(*typed) if typed else text(sql)
         return connection.execute(statement, params or {})
 
     deleted = 0
     if load.mirror and load.tenant_ids:
         scope, params = load.scope or ("1 = 1", {})
+        if parent is not None and load.newest is not None and load.newest.parent_id:
+            of = load.newest.parent_id
+            scope = (
+                f'({scope}) OR EXISTS (SELECT 1 FROM "{parent.name}" p '
+                f'WHERE p.tenant_id = {target}.tenant_id AND p."{of}" = {target}."{of}")'
+            )
         gone = (
             f"{target}.tenant_id IN :tenants AND ({scope}) AND NOT EXISTS "
             f"(SELECT 1 FROM {stg} s WHERE {same_key})"
         )
         params = {**params, "tenants": list(load.tenant_ids)}
+        guard, guarded = _spare(load, target, spared)
+        gone += guard
+        params.update(guarded)
         deleted = run(f"DELETE FROM {target} WHERE {gone}", params).rowcount
     changed = f"{same_key} AND {target}.row_hash <> s.row_hash"
     if connection.dialect.name == "postgresql":  # a join PostgreSQL can drive from the batch
@@ -339,6 +283,30 @@ def _merge(connection: Connection, load: Load, staging: Table, staged: int) -> P
     return PublishResult(
         staged=staged, inserted=written - updated, updated=updated, deleted=deleted
     )
+
+
+def _spare(load: Load, target: str, spared: set[str]) -> tuple[str, dict[str, Any]]:
+    """What a mirror delete of a `Newest` load must leave: rows (or lines of documents) changed
+    after the read began, and lines of documents whose staged version was dropped as older."""
+    newest = load.newest
+    if newest is None:
+        return "", {}
+    condition, params = "", {}
+    if newest.read_started is not None:
+        params["read_started"] = newest.read_started
+        if newest.parent is None:
+            condition += f' AND NOT ({target}."{newest.stamp}" > :read_started)'
+        else:
+            parent, parent_id = f'"{newest.parent}"', newest.parent_id
+            condition += (
+                f" AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.tenant_id = {target}.tenant_id"
+                f' AND p."{parent_id}" = {target}."{parent_id}"'
+                f' AND p."{newest.stamp}" > :read_started)'
+            )
+    if spared and newest.parent_id:
+        params["spared"] = sorted(spared)
+        condition += f' AND {target}."{newest.parent_id}" NOT IN :spared'
+    return condition, params
 
 
 def read_watermark(engine: Engine, tenant_id: str, resource: str) -> datetime | None:

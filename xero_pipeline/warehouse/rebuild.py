@@ -84,14 +84,26 @@ def replace(
     staging: Table,
     scope: str,
     params: dict[str, Any] | None = None,
+    same_document: str | None = None,
 ) -> tuple[int, int]:
     """Delete the published rows in `scope` (an SQL condition on `table`) and insert the staged
-    rows. The caller holds the write transaction (`transactions.write_transaction`), so two runs
+    rows. `same_document`: an SQL condition between a published row (the table, by name) and a
+    staged one (`s`) saying they belong to the same document — such rows are replaced too, in
+    whatever scope they sit: a document re-dated into this month leaves the month it was in.
+    The caller holds the write transaction (`transactions.write_transaction`), so two runs
     rebuilding the same month take turns. Returns (deleted, inserted)."""
-    deleted = execute(connection, f'DELETE FROM "{table.name}" WHERE {scope}', params).rowcount
+    target = f'"{table.name}"'
+    deleted = execute(connection, f"DELETE FROM {target} WHERE {scope}", params).rowcount
+    if same_document:
+        deleted += connection.execute(
+            text(
+                f"DELETE FROM {target} WHERE EXISTS "
+                f'(SELECT 1 FROM "{staging.name}" s WHERE {same_document})'
+            )
+        ).rowcount
     inserted = connection.execute(
         text(
-            f'INSERT INTO "{table.name}" ({_columns(table)}) '
+            f"INSERT INTO {target} ({_columns(table)}) "
             f'SELECT {_columns(table)} FROM "{staging.name}"'
         )
     ).rowcount

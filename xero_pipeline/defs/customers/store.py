@@ -18,7 +18,6 @@ from sqlalchemy import Engine, insert, select
 from xero_pipeline.defs.customers.matching import NEVER_CREATED, Decision, XeroCustomer
 from xero_pipeline.defs.customers.names import folded_key
 from xero_pipeline.defs.customers.plan import CUSTOMER_COLUMNS, PLAN_IDENTITY
-from xero_pipeline.warehouse.publish import as_utc
 from xero_pipeline.warehouse.schema import (
     customer_match_decisions,
     customer_match_review,
@@ -30,6 +29,7 @@ from xero_pipeline.warehouse.schema import (
     xero_organisation,
 )
 from xero_pipeline.warehouse.transactions import writing
+from xero_pipeline.warehouse.values import as_utc
 
 
 @dataclass

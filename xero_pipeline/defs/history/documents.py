@@ -6,17 +6,24 @@ Shared by the monthly history assets, the incremental sync and the reconciliatio
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, Table, select
 
+from xero_pipeline.months import month_start
 from xero_pipeline.quality.gate import GateResult, passed_or_raise, validate
 from xero_pipeline.warehouse.schema import key_columns, metadata, xero_accounts
+from xero_pipeline.warehouse.values import as_utc
 from xero_pipeline.xero.client import Tenant, XeroClient
 from xero_pipeline.xero.rows import INVOICES, DocumentKind, document_rows
 
 GATE_ONLY = ("subtotal_gap", "total_gap", "account_status")
+IDS_PER_REQUEST = 50  # Xero's practical ceiling on ids in one query string
+IN_LIST_SIZE = 5000
 Rows = list[dict[str, Any]]
 
 
@@ -24,6 +31,22 @@ def tables(kind: DocumentKind) -> tuple[Table, Table]:
     """The kind's header and line tables."""
     prefix = "xero_invoice" if kind is INVOICES else "xero_credit_note"
     return metadata.tables[f"{prefix}s"], metadata.tables[f"{prefix}_lines"]
+
+
+@dataclass
+class Read:
+    """What one read brought: header and line rows, and Xero's clock when its first page was
+    answered (changes after that may or may not be in it)."""
+
+    headers: Rows = field(default_factory=list)
+    lines: Rows = field(default_factory=list)
+    started: datetime | None = None
+
+    def add(self, kind: DocumentKind, tenant_id: str, docs: list[dict], short_code: str | None):
+        for doc in docs:
+            header, doc_lines = document_rows(kind, tenant_id, doc, short_code)
+            self.headers.append(header)
+            self.lines += doc_lines
 
 
 def read_documents(
@@ -36,16 +59,101 @@ def read_documents(
 ) -> tuple[Rows, Rows]:
     """A paged read's documents as header and line rows. `stop`: give up before the next page
     once set (a read ahead whose run is ending; what was read is then discarded)."""
-    headers: Rows = []
-    lines: Rows = []
+    found = read_month(client, kind, tenant, short_code, stop, **read)
+    return found.headers, found.lines
+
+
+def read_month(
+    client: XeroClient,
+    kind: DocumentKind,
+    tenant: Tenant,
+    short_code: str | None,
+    stop: threading.Event | None = None,
+    **read: Any,
+) -> Read:
+    """`read_documents`, with Xero's clock at the first page."""
+    found = Read()
     for page in client.pages(tenant.tenant_id, kind.path, kind.path, **read):
         if stop is not None and stop.is_set():
             break
+        if found.started is None:
+            found.started = client.server_time.get(tenant.tenant_id)
+        found.add(kind, tenant.tenant_id, page, short_code)
+    return found
+
+
+def read_changes(
+    client: XeroClient, kind: DocumentKind, tenant: Tenant, short_code: str | None, since: Any
+) -> Read:
+    """Documents modified at or after `since`, read by keyset in UpdatedDateUTC order
+    (`XeroClient.changes`), each once: its last copy (a later copy is a newer version)."""
+    started = None
+    latest: dict[Any, tuple[dict[str, Any], Rows]] = {}
+    for page in client.changes(tenant.tenant_id, kind.path, kind.path, since):
+        if started is None:
+            started = client.server_time.get(tenant.tenant_id)
         for doc in page:
             header, doc_lines = document_rows(kind, tenant.tenant_id, doc, short_code)
-            headers.append(header)
-            lines += doc_lines
-    return headers, lines
+            key = header[kind.id_column] or id(header)  # a document without an id: the gate's
+            latest[key] = (header, doc_lines)
+    return Read(
+        [header for header, _ in latest.values()],
+        [line for _, doc_lines in latest.values() for line in doc_lines],
+        started,
+    )
+
+
+def read_by_ids(
+    client: XeroClient, kind: DocumentKind, tenant: Tenant, short_code: str | None, ids: list[str]
+) -> Read:
+    """The documents with these ids, wherever they are dated now (with their lines: paged, as
+    Xero sends lines only on paged reads), 50 ids a request. Xero never deletes invoices or
+    credit notes, so one it does not return is gone from this app's view."""
+    found = Read()
+    for chunk in range(0, len(ids), IDS_PER_REQUEST):
+        wanted = ",".join(ids[chunk : chunk + IDS_PER_REQUEST])
+        for page in client.pages(tenant.tenant_id, kind.path, kind.path, params={"IDs": wanted}):
+            found.add(kind, tenant.tenant_id, page, short_code)
+    return found
+
+
+def published_dates(
+    engine: Engine, kind: DocumentKind, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], date | None]:
+    """(tenant_id, document id) -> the date the warehouse holds for it, for those it holds."""
+    header = tables(kind)[0]
+    id_column = header.c[kind.id_column]
+    by_tenant: dict[str, list[str]] = {}
+    for tenant_id, doc_id in keys:
+        by_tenant.setdefault(tenant_id, []).append(doc_id)
+    found: dict[tuple[str, str], date | None] = {}
+    with engine.connect() as connection:
+        for tenant_id, ids in by_tenant.items():
+            for chunk in range(0, len(ids), IN_LIST_SIZE):
+                rows = connection.execute(
+                    select(id_column, header.c.date).where(
+                        header.c.tenant_id == tenant_id,
+                        id_column.in_(ids[chunk : chunk + IN_LIST_SIZE]),
+                    )
+                )
+                found.update(((tenant_id, doc_id), day) for doc_id, day in rows)
+    return found
+
+
+def published_in_month(
+    engine: Engine, kind: DocumentKind, tenant_ids: list[str], start: date, end: date
+) -> dict[tuple[str, str], datetime | None]:
+    """(tenant_id, document id) -> its UpdatedDateUTC, for the documents the warehouse holds
+    dated in [start, end)."""
+    header = tables(kind)[0]
+    id_column = header.c[kind.id_column]
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(header.c.tenant_id, id_column, header.c.updated_date_utc).where(
+                header.c.tenant_id.in_(tenant_ids), header.c.date >= start, header.c.date < end
+            )
+        )
+        return {(t, i): (as_utc(u) if u is not None else None) for t, i, u in rows}
 
 
 def add_gate_columns(
@@ -94,3 +202,33 @@ def gate(kind: DocumentKind, headers: Rows, lines: Rows, where: str) -> tuple[Ga
     )
     passed_or_raise(where, *gates)
     return gates
+
+
+def unknown_code_tenants(lines: Rows) -> set[str]:
+    """Tenants with a coded line whose account the published chart does not know (after
+    `add_gate_columns`)."""
+    return {
+        line["tenant_id"]
+        for line in lines
+        if line.get("account_code") and line.get("account_status") is None
+    }
+
+
+def months_left(
+    before: dict[tuple[str, str], date | None],
+    kind: DocumentKind,
+    headers: Rows,
+    within: tuple[date, date] | None = None,
+) -> set[date]:
+    """The months (first days) these documents were dated in before (`before`: what the
+    warehouse held, from `published_dates`), where that is not their month now (nor inside
+    `within`, the unit's own range): a re-dated document leaves a month whose sales must be
+    rebuilt too."""
+    left = set()
+    for header in headers:
+        old = before.get((header["tenant_id"], header[kind.id_column]))
+        if old is None or (header["date"] and month_start(old) == month_start(header["date"])):
+            continue
+        if within is None or not within[0] <= old < within[1]:
+            left.add(month_start(old))
+    return left

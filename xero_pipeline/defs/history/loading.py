@@ -14,29 +14,40 @@ from typing import Any
 
 import dagster as dg
 
+from xero_pipeline.configuration import sales_start
 from xero_pipeline.defs.history.documents import (
+    Read,
     Rows,
     account_statuses,
     add_gate_columns,
     gate,
-    read_documents,
+    months_left,
+    published_dates,
+    published_in_month,
+    read_by_ids,
     strip,
     tables,
+    unknown_code_tenants,
 )
-from xero_pipeline.defs.history.partitions import months_in
+from xero_pipeline.defs.history.documents import read_month as read_month_of
+from xero_pipeline.defs.history.partitions import months_in, sales_months
+from xero_pipeline.defs.history.progress import FIRST_READ, month_rows
 from xero_pipeline.defs.history.read_ahead import read_ahead
+from xero_pipeline.defs.reference.accounts import refresh_accounts
+from xero_pipeline.months import month_start
 from xero_pipeline.quality.checks import check_results, stop
 from xero_pipeline.quality.gate import GateFailed, GateResult, combine
 from xero_pipeline.quality.publish import api_metadata
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.warehouse.organisations import short_codes
-from xero_pipeline.warehouse.publish import Load, PublishResult, publish, read_watermark
+from xero_pipeline.warehouse.publish import Load, Newest, PublishResult, publish, read_watermark
+from xero_pipeline.warehouse.schema import history_months
+from xero_pipeline.xero.client import Tenant
 from xero_pipeline.xero.filters import date_window
 from xero_pipeline.xero.rows import DocumentKind
 
 RECONCILIATION_TAG = "xero/reconciliation"
 SYNC_MARGIN = timedelta(seconds=1)
-MonthRead = tuple[Rows, Rows, dict[str, datetime]]
 
 
 def month_scope(table_name: str, date_column: str, start: date, end: date) -> tuple[str, dict]:
@@ -90,21 +101,17 @@ def load_months(
     header_table, line_table = tables(kind)
     client, calls_before = xero.client, xero.client.stats.total()
     tenants = xero.tenants()
-    tenant_ids = [t.tenant_id for t in tenants]
-    codes, accounts = short_codes(warehouse.engine), account_statuses(warehouse.engine)
+    codes = short_codes(warehouse.engine)
     months = months_in(context.partition_time_window)
     passed: dict[str, list[GateResult]] = {header_table.name: [], line_table.name: []}
     tally = Tally()
-    first_seen: dict[str, datetime] = {}
 
-    def read_month(month: tuple[date, date], stop_reading: threading.Event) -> MonthRead:
-        headers: Rows = []
-        lines: Rows = []
-        seen: dict[str, datetime] = {}  # Xero's clock after each tenant's read
+    def read_month(month: tuple[date, date], stop_reading: threading.Event) -> dict[str, Read]:
+        reads = {}
         for tenant in tenants:
             if stop_reading.is_set():
                 break
-            h, ls = read_documents(
+            reads[tenant.tenant_id] = read_month_of(
                 client,
                 kind,
                 tenant,
@@ -112,46 +119,20 @@ def load_months(
                 stop_reading,
                 params={"where": date_window(*month)},
             )
-            headers += h
-            lines += ls
-            if tenant.tenant_id in client.server_time:
-                seen[tenant.tenant_id] = client.server_time[tenant.tenant_id]
-        return headers, lines, seen
+        return reads
 
-    for number, ((start, end), (headers, lines, seen)) in enumerate(
-        read_ahead(months, read_month), start=1
-    ):
-        for tenant_id, stamp in seen.items():
-            first_seen.setdefault(tenant_id, stamp)
-        add_gate_columns(kind, headers, lines, accounts)
+    for number, ((start, end), reads) in enumerate(read_ahead(months, read_month), start=1):
+        month = MonthLoad(context, kind, xero, warehouse, tenants, codes, start, end)
         try:
-            gates = gate(kind, headers, lines, f"{kind.path} {start:%Y-%m}")
+            gates, results = month.load(reads)
         except GateFailed as failed:
             yield from stop(failed, earlier=passed)
         for result in gates:
             passed[result.suite].append(result)
-        results = publish(
-            warehouse.engine,
-            Load(
-                header_table,
-                strip(headers),
-                tenant_ids,
-                mirror=True,
-                scope=month_scope(header_table.name, "date", start, end),
-            ),
-            Load(
-                line_table,
-                strip(lines),
-                tenant_ids,
-                mirror=True,
-                scope=month_scope(line_table.name, kind.date_column, start, end),
-            ),
-            watermarks=initial_watermarks(warehouse, kind, first_seen),
-        )
-        tally.add(kind, headers, lines, results)
+        tally.add(kind, month.headers, month.lines, results)
         context.log.info(
             f"{kind.path} {start:%Y-%m} ({number}/{len(months)}): "
-            f"{len(headers)} documents, {len(lines)} lines; "
+            f"{len(month.headers)} documents, {len(month.lines)} lines; "
             f"{results[header_table.name].as_metadata()}"
         )
     common: dict[str, Any] = {
@@ -171,13 +152,165 @@ def load_months(
         )
 
 
-def initial_watermarks(
-    warehouse: WarehouseResource, kind: DocumentKind, first_seen: dict[str, datetime]
+class MonthLoad:
+    """One month of one kind for every tenant: confirm what seems gone, keep the chart of
+    accounts current, gate, publish in one transaction, and say which other months changed."""
+
+    def __init__(
+        self,
+        context: dg.AssetExecutionContext,
+        kind: DocumentKind,
+        xero: XeroResource,
+        warehouse: WarehouseResource,
+        tenants: list[Tenant],
+        codes: dict[str, str],
+        start: date,
+        end: date,
+    ) -> None:
+        self.context, self.kind, self.client, self.engine = (
+            context,
+            kind,
+            xero.client,
+            warehouse.engine,
+        )
+        self.tenants, self.codes, self.start, self.end = tenants, codes, start, end
+        self.headers: Rows = []
+        self.lines: Rows = []
+
+    def load(self, reads: dict[str, Read]) -> tuple[tuple[GateResult, ...], dict]:
+        kind, engine = self.kind, self.engine
+        for found in reads.values():
+            self.headers += found.headers
+            self.lines += found.lines
+        starts = [r.started for r in reads.values() if r.started is not None]
+        read_started = min(starts) - SYNC_MARGIN if starts else None
+        confirmed = self.confirm_gone(read_started)
+        before = published_dates(
+            engine, kind, [(h["tenant_id"], h[kind.id_column]) for h in self.headers]
+        )
+        touched = months_left(before, kind, self.headers, within=(self.start, self.end))
+        touched |= {month_start(h["date"]) for h in confirmed if h["date"]} - {self.start}
+        gates = self.gate()
+        header_table, line_table = tables(kind)
+        tenant_ids = [t.tenant_id for t in self.tenants]
+        results = publish(
+            engine,
+            Load(
+                header_table,
+                strip(self.headers),
+                tenant_ids,
+                mirror=True,
+                scope=month_scope(header_table.name, "date", self.start, self.end),
+                newest=Newest(read_started=read_started),
+            ),
+            Load(
+                line_table,
+                strip(self.lines),
+                tenant_ids,
+                mirror=True,
+                scope=month_scope(line_table.name, kind.date_column, self.start, self.end),
+                newest=Newest(
+                    parent=header_table.name, parent_id=kind.id_column, read_started=read_started
+                ),
+            ),
+            Load(
+                history_months,
+                month_rows(kind.resource, self.start, self.headers, tenant_ids),
+                tenant_ids,
+                mirror=False,
+            ),
+            watermarks=first_watermarks(engine, kind, reads),
+        )
+        report_touched(self.context, kind, touched, "documents moved from or to this month")
+        return gates, results
+
+    def confirm_gone(self, read_started: datetime | None) -> Rows:
+        """Documents the warehouse holds in this month that the read did not bring are asked for
+        by id before anything is deleted: a read can miss a record that moved between its pages.
+        Those Xero returns are published as they are now (dated before the sales start: left
+        out, so the month's mirror removes them); only those it does not return are gone.
+        Returns the headers found elsewhere."""
+        kind = self.kind
+        read = {(h["tenant_id"], h[kind.id_column]) for h in self.headers}
+        tenant_ids = [t.tenant_id for t in self.tenants]
+        missing: dict[str, list[str]] = {}
+        for (tenant_id, doc_id), updated in published_in_month(
+            self.engine, kind, tenant_ids, self.start, self.end
+        ).items():
+            changed_since_read = (
+                updated is not None and read_started is not None and updated > read_started
+            )
+            if (tenant_id, doc_id) not in read and not changed_since_read:
+                missing.setdefault(tenant_id, []).append(doc_id)
+        moved: Rows = []
+        start = sales_start()
+        for tenant in self.tenants:
+            ids = missing.get(tenant.tenant_id)
+            if not ids:
+                continue
+            found = read_by_ids(self.client, kind, tenant, self.codes.get(tenant.tenant_id), ids)
+            kept = {
+                h[kind.id_column] for h in found.headers if h["date"] is None or h["date"] >= start
+            }
+            self.headers += [h for h in found.headers if h[kind.id_column] in kept]
+            self.lines += [ln for ln in found.lines if ln[kind.id_column] in kept]
+            moved += [h for h in found.headers if h[kind.id_column] in kept]
+            self.context.log.info(
+                f"{tenant.name}: {len(ids)} {kind.path} no longer read in {self.start:%Y-%m} "
+                f"asked for by id; {len(kept)} found elsewhere, {len(ids) - len(kept)} gone"
+            )
+        return moved
+
+    def gate(self) -> tuple[GateResult, ...]:
+        """The month's gates, after bringing the chart of accounts up to date for any tenant
+        whose lines use a code it does not know yet."""
+        kind, engine = self.kind, self.engine
+        add_gate_columns(kind, self.headers, self.lines, account_statuses(engine))
+        unknown = unknown_code_tenants(self.lines)
+        if unknown:
+            for tenant in self.tenants:
+                if tenant.tenant_id in unknown:
+                    refresh_accounts(
+                        self.context, self.client, engine, tenant, f"{kind.path} {self.start:%Y-%m}"
+                    )
+            add_gate_columns(kind, self.headers, self.lines, account_statuses(engine))
+        return gate(kind, self.headers, self.lines, f"{kind.path} {self.start:%Y-%m}")
+
+
+def report_touched(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
+    kind: DocumentKind,
+    months: set[date],
+    why: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Record a materialization of the kind's tables for each month whose documents changed,
+    so that what follows them (the sales fact and rollup) rebuilds those months too."""
+    for table in tables(kind):
+        for month in sorted(months):
+            key = month.isoformat()
+            if not sales_months.has_partition_key(key):
+                continue  # outside the sales history's months: nothing is built from it
+            context.log_event(
+                dg.AssetMaterialization(
+                    asset_key=table.name,
+                    partition=key,
+                    metadata={"why": why, **(extra or {})},
+                )
+            )
+
+
+def first_watermarks(
+    engine: Any, kind: DocumentKind, reads: dict[str, Read]
 ) -> dict[tuple[str, str], datetime]:
     """Where incremental sync starts, set once: Xero's clock when history was first read (less a
-    second). Every edit after that moves UpdatedDateUTC past it, so sync misses nothing."""
-    return {
-        (tenant_id, kind.resource): seen - SYNC_MARGIN
-        for tenant_id, seen in first_seen.items()
-        if read_watermark(warehouse.engine, tenant_id, kind.resource) is None
-    }
+    second); every edit after that moves UpdatedDateUTC past it, so the sync misses nothing. The
+    same moment marks when history was first read (`progress.FIRST_READ`)."""
+    marks = {}
+    for tenant_id, found in reads.items():
+        if found.started is None:
+            continue
+        for resource in (kind.resource, FIRST_READ):
+            if read_watermark(engine, tenant_id, resource) is None:
+                marks[(tenant_id, resource)] = found.started - SYNC_MARGIN
+    return marks

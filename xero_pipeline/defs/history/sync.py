@@ -1,87 +1,130 @@
 """The incremental sync (job `sales_sync`, every 15 minutes): invoices and credit notes modified
-since the committed watermark (If-Modified-Since, paged, with lines). Changed documents are
-upserted, an edited document's lines replace its old ones, a voided or deleted document keeps its
-row with its new status, and the watermark moves in the same transaction. Documents dated before
-the sales start are ignored. The months it touched are reported as materializations of the
-history assets, which is what the sales tables' automation follows.
+since the committed watermark, read by keyset in UpdatedDateUTC order from a few minutes before
+it (`xero.client.READ_OVERLAP`). Changed documents are upserted — an
+edited document's lines replace its old ones, a voided or deleted one keeps its row with its new
+status, an older copy never replaces a newer one — and the watermark moves in the same
+transaction. A document re-dated before the sales start leaves the warehouse. The months it
+touched, and those re-dated documents left, are reported as materializations of the history
+assets, which is what the sales tables' automation follows. Sales invoices it sees being raised
+go to the notifications' outbox, once the organisation's history is complete.
+
+Each organisation and kind is its own unit of work: one failing (its gate, Xero refusing it)
+leaves the others to finish; the run then fails, naming every one that did not.
 """
 
-from datetime import date
+from collections import Counter
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
+from sqlalchemy import Connection, delete
 
 from xero_pipeline.configuration import sales_start
 from xero_pipeline.defs.history.documents import (
+    Rows,
     account_statuses,
     add_gate_columns,
     gate,
-    read_documents,
+    months_left,
+    published_dates,
+    read_changes,
     strip,
     tables,
+    unknown_code_tenants,
 )
+from xero_pipeline.defs.history.loading import report_touched
+from xero_pipeline.defs.history.progress import history_complete
+from xero_pipeline.defs.notifications.outbox import newly_raised, record_raised
+from xero_pipeline.defs.notifications.sinks import lookback_days
+from xero_pipeline.defs.reference.accounts import refresh_accounts
+from xero_pipeline.months import month_start
 from xero_pipeline.quality.gate import GateFailed
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.warehouse.organisations import short_codes
-from xero_pipeline.warehouse.publish import Load, publish, read_watermark
+from xero_pipeline.warehouse.publish import Load, Newest, publish, read_watermark
+from xero_pipeline.warehouse.schema import invoices_raised
+from xero_pipeline.xero.client import READ_OVERLAP, Tenant
+from xero_pipeline.xero.errors import XeroError
 from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES, DocumentKind
 
 
-def sync_kind(
+def sync_tenant(
     context: dg.OpExecutionContext,
     xero: XeroResource,
     warehouse: WarehouseResource,
     kind: DocumentKind,
+    tenant: Tenant,
     start: date,
-) -> dict[str, Any]:
+) -> Counter:
+    """Sync one kind of one organisation; what it did, counted."""
+    engine, client = warehouse.engine, xero.client
     header_table, line_table = tables(kind)
-    client = xero.client
-    codes = short_codes(warehouse.engine)
-    accounts = account_statuses(warehouse.engine)
-    summary: dict[str, Any] = {"documents": 0, "lines": 0}
-    for tenant in xero.tenants():
-        watermark = read_watermark(warehouse.engine, tenant.tenant_id, kind.resource)
-        if watermark is None:
-            context.log.info(f"{tenant.name}: no {kind.path} history loaded yet; backfill first")
-            continue
-        headers, lines = read_documents(
-            client, kind, tenant, codes.get(tenant.tenant_id), modified_since=watermark
-        )
-        fresh = {
-            h[kind.id_column]
-            for h in headers
-            if (h["updated_date_utc"] is None or h["updated_date_utc"] > watermark)
-            and h["date"] is not None
-            and h["date"] >= start
-        }
-        headers = [h for h in headers if h[kind.id_column] in fresh]
-        lines = [line for line in lines if line[kind.id_column] in fresh]
-        if not headers:
-            continue
-        add_gate_columns(kind, headers, lines, accounts)
-        gate(kind, headers, lines, f"{kind.path} sync for {tenant.name}")
-        stamps = [h["updated_date_utc"] for h in headers if h["updated_date_utc"] is not None]
-        results = publish(
-            warehouse.engine,
-            Load(header_table, strip(headers), [tenant.tenant_id], mirror=False),
-            Load(
-                line_table,
-                strip(lines),
-                [tenant.tenant_id],
-                mirror=True,
-                scope=(
-                    f'"{line_table.name}".{kind.id_column} IN :documents',
-                    {"documents": sorted(fresh)},
-                ),
-            ),
-            watermarks={(tenant.tenant_id, kind.resource): max(stamps, default=watermark)},
-        )
-        summary["documents"] += len(headers)
-        summary["lines"] += len(lines)
-        months = sorted({h["date"].replace(day=1) for h in headers})
-        for table in (header_table, line_table):
-            for month in months:
-                yield_event = dg.AssetMaterialization(
+    watermark = read_watermark(engine, tenant.tenant_id, kind.resource)
+    if watermark is None:
+        context.log.info(f"{tenant.name}: no {kind.path} history loaded yet; backfill first")
+        return Counter()
+    found = read_changes(
+        client, kind, tenant, short_codes(engine).get(tenant.tenant_id), watermark - READ_OVERLAP
+    )
+    if not found.headers:
+        return Counter()
+    # What the warehouse held of these documents, and their dates there.
+    before = published_dates(
+        engine, kind, [(h["tenant_id"], h[kind.id_column]) for h in found.headers]
+    )
+    leaving = {h[kind.id_column] for h in found.headers if h["date"] and h["date"] < start}
+    headers = [h for h in found.headers if h[kind.id_column] not in leaving]
+    lines = [ln for ln in found.lines if ln[kind.id_column] not in leaving]
+    gone = {key: day for key, day in before.items() if key[1] in leaving}
+    # New to the warehouse or changed since the last sync (the overlap re-read changes nothing).
+    fresh = [
+        h
+        for h in headers
+        if (tenant.tenant_id, h[kind.id_column]) not in before
+        or h["updated_date_utc"] is None
+        or h["updated_date_utc"] > watermark
+    ]
+    touched = months_left(before, kind, headers) | {month_start(d) for d in gone.values() if d}
+    add_gate_columns(kind, headers, lines, account_statuses(engine))
+    if unknown_code_tenants(lines):
+        refresh_accounts(context, client, engine, tenant, f"{kind.path} sync")
+        add_gate_columns(kind, headers, lines, account_statuses(engine))
+    gate(kind, headers, lines, f"{kind.path} sync for {tenant.name}")
+    raised = announcements(context, engine, kind, tenant, headers, found.started, start)
+    stamps = [h["updated_date_utc"] for h in found.headers if h["updated_date_utc"] is not None]
+
+    def bookkeeping(connection: Connection) -> None:
+        """The documents re-dated before the start leave; raised invoices enter the outbox."""
+        ids = sorted(i for _, i in gone)
+        for table in (line_table, header_table) if ids else ():
+            connection.execute(
+                delete(table).where(
+                    table.c.tenant_id == tenant.tenant_id, table.c[kind.id_column].in_(ids)
+                )
+            )
+        if raised:
+            record_raised(connection, raised, found.started or max(stamps))
+
+    results = publish(
+        engine,
+        Load(header_table, strip(headers), [tenant.tenant_id], mirror=False, newest=Newest()),
+        Load(
+            line_table,
+            strip(lines),
+            [tenant.tenant_id],
+            mirror=True,
+            scope=("1 = 0", {}),  # only the lines of the documents synced: see Newest
+            newest=Newest(parent=header_table.name, parent_id=kind.id_column),
+            then=bookkeeping,
+            also_writes=(invoices_raised.name,),
+        ),
+        watermarks={(tenant.tenant_id, kind.resource): max(stamps, default=watermark)},
+    )
+    synced = {month_start(h["date"]) for h in fresh if h["date"] is not None}
+    for table in (header_table, line_table):
+        for month in sorted(synced):
+            context.log_event(
+                dg.AssetMaterialization(
                     asset_key=table.name,
                     partition=month.isoformat(),
                     metadata={
@@ -90,12 +133,42 @@ def sync_kind(
                         **results[table.name].as_metadata(),
                     },
                 )
-                context.log_event(yield_event)
-        context.log.info(
-            f"{tenant.name}: {len(headers)} changed {kind.path}, "
-            f"{len(lines)} lines; months {[f'{m:%Y-%m}' for m in months]}"
-        )
-    return summary
+            )
+    report_touched(
+        context,
+        kind,
+        touched - synced,
+        "documents re-dated out of this month",
+        {"tenant": tenant.name},
+    )
+    context.log.info(
+        f"{tenant.name}: {len(fresh)} changed {kind.path} ({len(headers)} read); months "
+        f"{[f'{m:%Y-%m}' for m in sorted(synced)]}"
+        + (f"; {len(gone)} re-dated before the sales start removed" if gone else "")
+        + (f"; {len(raised)} raised" if raised else "")
+    )
+    return Counter(documents=len(fresh), lines=len(lines), removed=len(gone), raised=len(raised))
+
+
+def announcements(
+    context: dg.OpExecutionContext,
+    engine: Any,
+    kind: DocumentKind,
+    tenant: Tenant,
+    headers: Rows,
+    read_at: Any,
+    start: date,
+) -> Rows:
+    """The sales invoices this sync raises (`outbox.py`), once the tenant's history is complete;
+    the lookback counts back from Xero's today."""
+    if kind is not INVOICES or read_at is None:
+        return []
+    with engine.connect() as connection:
+        complete = history_complete(connection, tenant.tenant_id, start)
+    if not complete:
+        context.log.info(f"{tenant.name}: history still loading; nothing is announced yet")
+        return []
+    return newly_raised(engine, headers, read_at.date() - timedelta(days=lookback_days()))
 
 
 @dg.op(description="Upsert invoices and credit notes changed since the committed watermark.")
@@ -103,14 +176,23 @@ def sync_invoices_and_credit_notes(
     context: dg.OpExecutionContext, xero: XeroResource, warehouse: WarehouseResource
 ) -> None:
     calls, start = xero.client.stats.total(), sales_start()
-    try:
-        done = {
-            kind.path: sync_kind(context, xero, warehouse, kind, start)
-            for kind in (INVOICES, CREDIT_NOTES)
-        }
-    except GateFailed as failed:
-        raise dg.Failure(description=str(failed)) from None
-    context.log.info(f"sync done: {done}; {xero.client.stats.total() - calls} API calls")
+    done: Counter = Counter()
+    problems: list[str] = []
+    for kind in (INVOICES, CREDIT_NOTES):
+        for tenant in xero.tenants():
+            try:
+                done += sync_tenant(context, xero, warehouse, kind, tenant, start)
+            except (GateFailed, XeroError) as failed:
+                problems.append(f"{tenant.name} ({tenant.tenant_id}), {kind.path}: {failed}")
+                context.log.error(f"{tenant.name}: {kind.path} not synced: {failed}")
+    context.log.info(f"sync done: {dict(done)}; {xero.client.stats.total() - calls} API calls")
+    if problems:
+        raise dg.Failure(
+            description="The sync did not finish for: "
+            + " | ".join(problems)
+            + ". Everything else was synced; what failed is retried by the next sync.",
+            metadata={"failed": dg.MetadataValue.json(problems), **dict(done)},
+        )
 
 
 @dg.job(description="Incremental sync of invoices and credit notes.")

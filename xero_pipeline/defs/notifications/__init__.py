@@ -1,3 +1,4 @@
-"""Notifications on newly raised sales invoices: where they go (`sinks.py`), which invoices are
-new and how each is announced exactly once (`invoices.py`), the sensor that decides when to send
-(`sensor.py`) and the job that sends (`jobs.py`)."""
+"""Notifications on newly raised sales invoices: which invoices the sync saw being raised (the
+outbox, `outbox.py`), where messages go (`sinks.py`), how each is announced once per sink
+(`invoices.py`), the sensor that decides when to send (`sensor.py`) and the job that sends
+(`jobs.py`)."""

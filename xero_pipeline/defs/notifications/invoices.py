@@ -1,23 +1,18 @@
-"""Which sales invoices are newly raised, and announcing each exactly once per sink.
+"""Announcing each raised sales invoice exactly once per sink.
 
-A sales invoice is *raised* when it is an ACCREC invoice in status AUTHORISED or PAID in the
-warehouse (the incremental sync brings new and approved ones in every 15 minutes). The table
-`notifications_sent` remembers, per invoice and sink, what was done with it, so nothing is
-announced twice, across ticks and across restarts (the memory is in the warehouse, not in the
-Dagster instance):
+What to announce is the outbox `invoices_raised`, which only the incremental sync writes
+(`outbox.py`): loading history never floods anyone. The table `notifications_sent` remembers,
+per invoice and sink, what was done with it, so nothing is announced twice, across runs and
+restarts (the memory is in the warehouse, not in the Dagster instance):
 
-- **baseline**: the first time a sink finds sales invoices in the warehouse, it records all of
-  them as `baseline` and sends nothing. Loading history therefore floods nobody, and a sink
-  added later starts from what is there at that moment.
-- **lookback**: after the baseline, an invoice not seen before is announced only if it is dated
-  within the last `XERO_NOTIFY_LOOKBACK_DAYS` days (default 14); otherwise it is recorded as
-  `skipped_old`. So a later backfill of older months (an earlier `XERO_SALES_START_DATE`, a new
-  organisation) does not announce years of invoices. The cost: a draft approved more than the
-  lookback after its date is not announced.
-- **sent**: recorded right after the receiver took the message, one row per message. A message
-  that failed is not recorded and is tried again on the next tick. A crash between a receiver's
+- **sent**: recorded right after the receiver took the message. A crash between a receiver's
   answer and the record can repeat that one message; the `idempotency_key` (tenant and invoice)
   lets the receiver drop the repeat.
+- **failed**: the receiver refused it for good (an HTTP 4xx); its answer is kept in `detail`
+  and the next message goes on. A message not taken this time (a timeout, a 5xx) is not
+  recorded and is tried again by the next run.
+- **skipped_old**: raised longer than `XERO_NOTIFY_LOOKBACK_DAYS` before this sink first dealt
+  with it — a sink configured later does not receive months of old announcements.
 """
 
 from __future__ import annotations
@@ -26,66 +21,68 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, exists, func, insert, select
 
-from xero_pipeline.defs.notifications.sinks import Sink
-from xero_pipeline.warehouse.schema import notifications_sent, xero_invoices, xero_organisation
+from xero_pipeline.defs.notifications.sinks import NOT_TAKEN, REFUSED, Sink
+from xero_pipeline.warehouse.schema import (
+    invoices_raised,
+    notifications_sent,
+    xero_invoices,
+    xero_organisation,
+)
 from xero_pipeline.warehouse.transactions import writing
+from xero_pipeline.warehouse.values import as_utc
 
-BASELINE, SENT, SKIPPED_OLD = "baseline", "sent", "skipped_old"
-RAISED_STATUSES = ("AUTHORISED", "PAID")
+SENT, FAILED, SKIPPED_OLD = "sent", "failed", "skipped_old"
 
 
 @dataclass
 class Report:
     sent: Counter = field(default_factory=Counter)
-    baseline: Counter = field(default_factory=Counter)
+    failed: Counter = field(default_factory=Counter)
     skipped_old: Counter = field(default_factory=Counter)
-    waiting: Counter = field(default_factory=Counter)  # failed this tick, retried on the next
-    no_invoices_yet: list[str] = field(default_factory=list)
+    waiting: Counter = field(default_factory=Counter)  # not taken this run, tried again
 
     def summary(self) -> str:
         parts = []
-        for name in sorted({*self.sent, *self.baseline, *self.skipped_old, *self.waiting}):
+        for name in sorted({*self.sent, *self.failed, *self.skipped_old, *self.waiting}):
             said = [f"{self.sent[name]} sent"]
-            if self.baseline[name]:
-                said.append(f"baseline of {self.baseline[name]} existing invoices (none sent)")
+            if self.failed[name]:
+                said.append(f"{self.failed[name]} refused by the receiver (recorded as failed)")
             if self.skipped_old[name]:
-                said.append(f"{self.skipped_old[name]} older than the lookback skipped")
+                said.append(f"{self.skipped_old[name]} raised before the lookback skipped")
             if self.waiting[name]:
-                said.append(f"{self.waiting[name]} waiting: delivery failed, retried next tick")
+                said.append(f"{self.waiting[name]} waiting: not taken, sent again next run")
             parts.append(f"{name}: " + ", ".join(said))
-        parts += [
-            f"{name}: no sales invoices in the warehouse yet; the baseline is taken once there are"
-            for name in self.no_invoices_yet
-        ]
         return "; ".join(parts) or "nothing new"
 
 
 def _pending_query(sink: str, *columns: Any) -> Any:
-    """Raised sales invoices this sink has not dealt with, oldest first."""
-    invoice, seen = xero_invoices.c, notifications_sent.c
+    """Raised sales invoices this sink has not dealt with yet."""
+    raised, seen = invoices_raised.c, notifications_sent.c
     return (
         select(*columns)
         .select_from(
-            xero_invoices.outerjoin(
-                xero_organisation, xero_organisation.c.tenant_id == invoice.tenant_id
-            )
+            invoices_raised.join(
+                xero_invoices,
+                and_(
+                    xero_invoices.c.tenant_id == raised.tenant_id,
+                    xero_invoices.c.invoice_id == raised.invoice_id,
+                ),
+            ).outerjoin(xero_organisation, xero_organisation.c.tenant_id == raised.tenant_id)
         )
         .where(
-            invoice.type == "ACCREC",
-            invoice.status.in_(RAISED_STATUSES),
             ~exists().where(
                 and_(
-                    seen.tenant_id == invoice.tenant_id,
-                    seen.invoice_id == invoice.invoice_id,
+                    seen.tenant_id == raised.tenant_id,
+                    seen.invoice_id == raised.invoice_id,
                     seen.sink == sink,
                 )
-            ),
+            )
         )
     )
 
@@ -104,14 +101,15 @@ def _pending(connection: Connection, sink: str) -> list[dict[str, Any]]:
         invoice.date,
         invoice.status,
         invoice.xero_url,
+        invoices_raised.c.recorded_at,
         xero_organisation.c.name.label("organisation"),
-    ).order_by(invoice.date, invoice.invoice_number, invoice.invoice_id)
+    ).order_by(invoices_raised.c.raised_at, invoice.invoice_number, invoice.invoice_id)
     return [dict(row) for row in connection.execute(query).mappings()]
 
 
 def waiting(engine: Engine, sinks: Sequence[Sink]) -> dict[str, int]:
-    """Per sink, how many raised sales invoices it has not dealt with yet (a sink that has not
-    started counts those it would take as its baseline); sinks with none are left out."""
+    """Per sink, how many raised sales invoices it has not dealt with yet; sinks with none are
+    left out."""
     with engine.connect() as connection:
         counts = {
             sink.name: connection.execute(_pending_query(sink.name, func.count())).scalar_one()
@@ -121,7 +119,11 @@ def waiting(engine: Engine, sinks: Sequence[Sink]) -> dict[str, int]:
 
 
 def _record(
-    connection: Connection, sink: str, invoices: Sequence[dict[str, Any]], outcome: str
+    connection: Connection,
+    sink: str,
+    invoices: Sequence[dict[str, Any]],
+    outcome: str,
+    detail: str | None = None,
 ) -> None:
     if not invoices:
         return
@@ -135,6 +137,7 @@ def _record(
                 "sink": sink,
                 "sent_at": now,
                 "outcome": outcome,
+                "detail": detail,
             }
             for i in invoices
         ],
@@ -172,42 +175,35 @@ def notify_new_invoices(
     engine: Engine,
     sinks: Sequence[Sink],
     *,
-    today: date,
     lookback_days: int,
     log: logging.Logger | Any,
 ) -> Report:
-    """Announce every newly raised sales invoice once per sink (see the module's docstring)."""
+    """Announce every raised sales invoice once per sink (see the module's docstring)."""
     report = Report()
-    oldest = today - timedelta(days=lookback_days)
+    oldest = datetime.now(UTC) - timedelta(days=lookback_days)
     for sink in sinks:
         with writing(engine, [notifications_sent.name]) as connection:
-            started = connection.execute(
-                select(exists().where(notifications_sent.c.sink == sink.name))
-            ).scalar()
             pending = _pending(connection, sink.name)
-            if not started:
-                if not pending:
-                    report.no_invoices_yet.append(sink.name)
-                    continue
-                _record(connection, sink.name, pending, BASELINE)
-                report.baseline[sink.name] = len(pending)
-                log.info(
-                    f"{sink.describe()}: baseline of {len(pending)} sales invoices already "
-                    "in the warehouse; only invoices raised from now on are announced"
-                )
-                continue
-            old = [i for i in pending if i["date"] is None or i["date"] < oldest]
+            old = [i for i in pending if as_utc(i["recorded_at"]) < oldest]
             _record(connection, sink.name, old, SKIPPED_OLD)
-            report.skipped_old[sink.name] = len(old)
-        fresh = [i for i in pending if i["date"] is not None and i["date"] >= oldest]
+        report.skipped_old[sink.name] = len(old)
         report.sent[sink.name] = 0
+        fresh = [i for i in pending if as_utc(i["recorded_at"]) >= oldest]
         for position, invoice in enumerate(fresh):
-            if not sink.deliver(message(invoice), log):
-                # The receiver is having trouble: leave the rest for the next tick rather than
+            delivery = sink.deliver(message(invoice), log)
+            if delivery.outcome == NOT_TAKEN:
+                # The receiver is having trouble: leave the rest for the next run rather than
                 # spending this one on retries that will likely fail too.
                 report.waiting[sink.name] = len(fresh) - position
                 break
+            refused = delivery.outcome == REFUSED
             with writing(engine, [notifications_sent.name]) as connection:
-                _record(connection, sink.name, [invoice], SENT)
-            report.sent[sink.name] += 1
+                _record(
+                    connection,
+                    sink.name,
+                    [invoice],
+                    FAILED if refused else SENT,
+                    delivery.detail if refused else None,
+                )
+            (report.failed if refused else report.sent)[sink.name] += 1
     return report

@@ -1,8 +1,8 @@
-"""The `send_sales_invoice_notifications` job: announce every waiting sales invoice to every
-configured sink, once (`invoices.py`). Launched by the sensor (`sensor.py`); a run fails, visibly,
-when a receiver did not take a message, and the sensor launches another while any is waiting."""
-
-from datetime import UTC, datetime
+"""The `send_sales_invoice_notifications` job: announce every raised sales invoice waiting in the
+outbox to every configured sink, once (`invoices.py`). Launched by the sensor (`sensor.py`); a run
+fails, visibly, when a receiver did not take a message (a timeout, a 5xx), and the sensor
+launches another while any is waiting. A message the receiver refuses for good (a 4xx) is
+recorded as failed, with its answer, and holds nothing back."""
 
 import dagster as dg
 
@@ -14,11 +14,7 @@ from xero_pipeline.resources import WarehouseResource
 @dg.op(description="Send each waiting sales invoice to each sink, recording it as sent.")
 def send_notifications(context: dg.OpExecutionContext, warehouse: WarehouseResource) -> None:
     report = notify_new_invoices(
-        warehouse.engine,
-        sinks_from_env(),
-        today=datetime.now(UTC).date(),
-        lookback_days=lookback_days(),
-        log=context.log,
+        warehouse.engine, sinks_from_env(), lookback_days=lookback_days(), log=context.log
     )
     context.log.info(f"sales invoice notifications: {report.summary()}")
     if report.waiting:

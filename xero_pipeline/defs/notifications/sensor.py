@@ -32,9 +32,9 @@ IN_FLIGHT = [
     job=send_sales_invoice_notifications,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Launches a send whenever a newly raised sales invoice (number, customer, "
-    f"total, link) waits for {WEBHOOK_VARIABLE} and/or {LOG_FILE_VARIABLE}; never twice, even "
-    "after a restart. The first send to a sink takes a baseline and sends nothing.",
+    description="Launches a send whenever a sales invoice the sync saw being raised (number, "
+    f"customer, total, link) waits for {WEBHOOK_VARIABLE} and/or {LOG_FILE_VARIABLE}; each is "
+    "announced once per sink, even after a restart. Loading history announces nothing.",
 )
 def new_sales_invoice_notifications(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource

@@ -2,13 +2,15 @@
 
 - `XERO_NOTIFY_WEBHOOK_URL`: each message is POSTed as JSON, with an `Idempotency-Key` header.
   Transient failures (timeouts, dropped connections, 408, 429, 5xx) are retried with exponential
-  backoff; a message still refused is logged and left for the sensor's next tick. Webhook URLs
+  backoff; a message still not taken is logged and left for the next run. Webhook URLs
   often carry a token (Slack's and Teams' do), so the URL is never logged or shown: only its
   scheme and host are.
 - `XERO_NOTIFY_LOG_FILE`: each message is appended to the file as one JSON line.
 
-A sink never raises: `deliver` answers whether the message was taken, so a failing receiver can
-never fail or block the pipeline.
+A sink never raises: `deliver` answers what became of the message — taken, refused for good
+(a 4xx other than 408 and 429: asking again would get the same answer, so it is recorded as
+failed and the next message goes on), or not taken this time (tried again by a later run) — so a
+failing receiver can never fail or block the pipeline.
 """
 
 from __future__ import annotations
@@ -49,11 +51,22 @@ def to_json(message: Mapping[str, Any]) -> str:
     )
 
 
+TAKEN, REFUSED, NOT_TAKEN = "taken", "refused", "not_taken"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of one message: TAKEN, REFUSED (for good; `detail` says how) or NOT_TAKEN."""
+
+    outcome: str
+    detail: str = ""
+
+
 class Sink(Protocol):
     name: str  # recorded in notifications_sent: one announcement per invoice and sink
 
-    def deliver(self, message: Mapping[str, Any], log: logging.Logger | Any) -> bool:
-        """Send one message; True once the receiver took it. Never raises."""
+    def deliver(self, message: Mapping[str, Any], log: logging.Logger | Any) -> Delivery:
+        """Send one message and say what became of it. Never raises."""
         ...
 
     def describe(self) -> str:
@@ -76,7 +89,7 @@ class WebhookSink:
     def __repr__(self) -> str:
         return f"WebhookSink({self.describe()!r})"
 
-    def deliver(self, message: Mapping[str, Any], log: logging.Logger | Any = logger) -> bool:
+    def deliver(self, message: Mapping[str, Any], log: logging.Logger | Any = logger) -> Delivery:
         body = to_json(message).encode()
         headers = {
             "Content-Type": "application/json; charset=utf-8",
@@ -93,17 +106,23 @@ class WebhookSink:
                 problem = f"{type(exc).__name__} (no answer)"
             else:
                 if 200 <= response.status_code < 300:
-                    return True
+                    return Delivery(TAKEN)
                 problem = f"HTTP {response.status_code}"
                 if response.status_code not in RETRYABLE_STATUSES:
-                    break  # a refusal: asking again at once will not change its mind
+                    # A refusal: asking again will not change its mind. Recorded, and the next
+                    # message goes on.
+                    log.warning(
+                        f"{self.describe()} refused the message for "
+                        f"{message['idempotency_key']} ({problem}); recorded as failed"
+                    )
+                    return Delivery(REFUSED, f"{problem}: {response.text[:200]}")
             if attempt < self.attempts:
                 time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
         log.warning(
             f"{self.describe()} did not take the message for {message['idempotency_key']} "
-            f"({problem}, after {attempt} attempt(s)); it is sent again on the next tick"
+            f"({problem}, after {attempt} attempt(s)); it is sent again by the next run"
         )
-        return False
+        return Delivery(NOT_TAKEN, problem)
 
 
 @dataclass
@@ -114,7 +133,7 @@ class LogFileSink:
     def describe(self) -> str:
         return f"log file {self.path}"
 
-    def deliver(self, message: Mapping[str, Any], log: logging.Logger | Any = logger) -> bool:
+    def deliver(self, message: Mapping[str, Any], log: logging.Logger | Any = logger) -> Delivery:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as file:
@@ -122,9 +141,9 @@ class LogFileSink:
                 file.flush()
                 os.fsync(file.fileno())
         except OSError as exc:
-            log.warning(f"could not append to {self.describe()}: {exc}; tried again next tick")
-            return False
-        return True
+            log.warning(f"could not append to {self.describe()}: {exc}; tried again next run")
+            return Delivery(NOT_TAKEN, str(exc))
+        return Delivery(TAKEN)
 
 
 def sinks_from_env(env: Mapping[str, str] | None = None) -> list[Sink]:

@@ -2,7 +2,12 @@
 mirrors (`mirrors.py`), the marts (`marts.py`) and the bookkeeping (`bookkeeping.py`), all in one
 `metadata` with shared column conventions (`columns.py`)."""
 
-from xero_pipeline.warehouse.schema.bookkeeping import notifications_sent, sync_state
+from xero_pipeline.warehouse.schema.bookkeeping import (
+    history_months,
+    invoices_raised,
+    notifications_sent,
+    sync_state,
+)
 from xero_pipeline.warehouse.schema.columns import key_columns, metadata
 from xero_pipeline.warehouse.schema.marts import (
     customer_match_decisions,
@@ -34,7 +39,9 @@ __all__ = [
     "customers",
     "dim_account_codes",
     "fct_sales_lines",
+    "history_months",
     "invoiced_contacts",
+    "invoices_raised",
     "key_columns",
     "metadata",
     "notifications_sent",

@@ -1,16 +1,45 @@
-"""Bookkeeping: where each incremental read starts (`sync_state`) and what each notification sink
-has dealt with (`notifications_sent`)."""
+"""Bookkeeping the pipeline keeps for itself: where each incremental read starts (`sync_state`),
+which months of history each organisation has loaded (`history_months`), the sales invoices the
+sync saw being raised (`invoices_raised`, the notifications' outbox) and what each notification
+sink has done with them (`notifications_sent`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, String, Table
+from sqlalchemy import Column, Date, DateTime, Integer, String, Table, Text
 
 from xero_pipeline.warehouse.schema.columns import metadata, tenant
 
+history_months = Table(
+    # One row per organisation, document kind and month of history loaded (by a backfill or the
+    # reconciliation), written with the month's rows. An organisation's history is complete when
+    # every month from the sales start to the month its incremental sync starts in is here.
+    "history_months",
+    metadata,
+    tenant(),
+    Column("resource", String(64), primary_key=True),  # invoices, credit_notes
+    Column("month", Date, primary_key=True),
+    Column("documents", Integer, nullable=False),
+    Column("row_hash", String(32), nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+)
+
+invoices_raised = Table(
+    # Each sales invoice the incremental sync saw being raised (new, or moving to AUTHORISED or
+    # PAID), once, written in the sync's own transaction: what notifications announce. History
+    # loads never write here, so loading history floods nobody.
+    "invoices_raised",
+    metadata,
+    tenant(),
+    Column("invoice_id", String(36), primary_key=True),
+    Column("raised_at", DateTime(timezone=True), nullable=False),  # Xero's clock, as the sync read
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
 notifications_sent = Table(
-    # Which sales invoices each notification sink has dealt with, so none is announced twice,
-    # even after a restart: 'sent', 'baseline' (there before notifications began) or
-    # 'skipped_old' (first seen dated outside the lookback window, e.g. by a later backfill).
+    # What each notification sink did with each raised invoice, so none is announced twice, even
+    # after a restart: 'sent'; 'failed' (the receiver refused it for good, e.g. a 4xx, with its
+    # answer in `detail`); 'skipped_old' (raised longer ago than the lookback when the sink
+    # first saw it: a sink configured later does not receive months of old announcements).
     "notifications_sent",
     metadata,
     tenant(),
@@ -18,6 +47,7 @@ notifications_sent = Table(
     Column("sink", String(32), primary_key=True),
     Column("sent_at", DateTime(timezone=True), nullable=False),
     Column("outcome", String(16), nullable=False),
+    Column("detail", Text),
 )
 
 sync_state = Table(
