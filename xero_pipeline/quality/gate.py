@@ -52,6 +52,11 @@ class GateResult:
         return all(o.success for o in self.outcomes if o.expectation.blocking)
 
     @property
+    def warnings(self) -> list[Outcome]:
+        """Failed expectations that only warn."""
+        return [o for o in self.outcomes if not o.expectation.blocking and not o.success]
+
+    @property
     def blocking_failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.expectation.blocking and not o.success]
 

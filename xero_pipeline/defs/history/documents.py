@@ -22,6 +22,7 @@ from xero_pipeline.xero.client import Tenant, XeroClient
 from xero_pipeline.xero.rows import INVOICES, DocumentKind, document_rows
 
 GATE_ONLY = ("subtotal_gap", "total_gap", "account_status")
+UNKNOWN = "UNKNOWN"  # account_status of a line whose code is not in the published chart
 IDS_PER_REQUEST = 50  # Xero's practical ceiling on ids in one query string
 IN_LIST_SIZE = 5000
 Rows = list[dict[str, Any]]
@@ -164,7 +165,9 @@ def add_gate_columns(
     for line in lines:
         by_document.setdefault((line["tenant_id"], line[kind.id_column]), []).append(line)
         code = line["account_code"]
-        line["account_status"] = accounts.get((line["tenant_id"], code)) if code else None
+        # A code the chart lacks gets a status of its own: the suites ignore nulls, so a null
+        # here would let an unknown code pass unseen.
+        line["account_status"] = accounts.get((line["tenant_id"], code), UNKNOWN) if code else None
     for header in headers:
         doc_lines = by_document.get((header["tenant_id"], header[kind.id_column]), [])
         amounts = sum((line["line_amount"] or Decimal(0) for line in doc_lines), Decimal(0))
@@ -210,7 +213,7 @@ def unknown_code_tenants(lines: Rows) -> set[str]:
     return {
         line["tenant_id"]
         for line in lines
-        if line.get("account_code") and line.get("account_status") is None
+        if line.get("account_code") and line.get("account_status") == UNKNOWN
     }
 
 

@@ -89,7 +89,12 @@ def sync_tenant(
     if unknown_code_tenants(lines):
         refresh_accounts(context, client, engine, tenant, f"{kind.path} sync")
         add_gate_columns(kind, headers, lines, account_statuses(engine))
-    gate(kind, headers, lines, f"{kind.path} sync for {tenant.name}")
+    for result in gate(kind, headers, lines, f"{kind.path} sync for {tenant.name}"):
+        for outcome in result.warnings:
+            context.log.warning(
+                f"{tenant.name}: {kind.path} {outcome.expectation.name}: "
+                f"{outcome.unexpected_count} row(s), e.g. {list(outcome.sample[:3])}"
+            )
     raised = announcements(context, engine, kind, tenant, headers, found.started, start)
     stamps = [h["updated_date_utc"] for h in found.headers if h["updated_date_utc"] is not None]
 
