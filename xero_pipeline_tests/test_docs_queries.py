@@ -47,6 +47,8 @@ PINNED = (
     "invoiced_contacts",
     "notifications_sent",
     "sync_state",
+    "history_months",
+    "invoices_raised",
 )
 
 
