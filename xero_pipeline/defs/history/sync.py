@@ -20,6 +20,7 @@ from xero_pipeline.defs.history.documents import (
     strip,
     tables,
 )
+from xero_pipeline.instance import DOCUMENTS_POOL
 from xero_pipeline.quality.gate import GateFailed
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.warehouse.organisations import short_codes
@@ -98,7 +99,10 @@ def sync_kind(
     return summary
 
 
-@dg.op(description="Upsert invoices and credit notes changed since the committed watermark.")
+@dg.op(
+    description="Upsert invoices and credit notes changed since the committed watermark.",
+    pool=DOCUMENTS_POOL,  # never beside another run writing documents (instance.py)
+)
 def sync_invoices_and_credit_notes(
     context: dg.OpExecutionContext, xero: XeroResource, warehouse: WarehouseResource
 ) -> None:
