@@ -8,6 +8,10 @@ and (held to it by a test) the production `dagster.yaml`.
   slots at run time: an in-process run (`xero-pipeline run`) is never held by a slot a killed
   run left claimed. Dagster reads the limit from `default_limit` (the only pool limit a
   dagster.yaml can set; a per-pool limit lives in the instance's database).
+- Dagster applies `default_limit` to a pool the first time its run queue sees a run in it, and
+  every run queued in that same pass is launched regardless (seen with 1.13: two runs of the
+  pool started together on a fresh instance). `prepare_pools` gives the pool its limit before
+  any run is queued; on a production instance, run it once (see the README).
 - The notification sender (`send_sales_invoice_notifications`, tag `xero/notifications: send`)
   runs one at a time, so two sends never announce the same invoice.
 
@@ -18,14 +22,18 @@ once a `concurrency` section is present: all limits live in `concurrency`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 DOCUMENTS_POOL = "xero_documents"
 NOTIFICATIONS_TAG = "xero/notifications"
 NOTIFICATIONS_SEND = "send"
 MAX_CONCURRENT_RUNS = 4
+POOLS = (DOCUMENTS_POOL,)
 
 
 def run_queue_settings() -> dict[str, Any]:
@@ -67,3 +75,16 @@ def write_instance(home: Path, storage: dict[str, Any] | None = None, note: str 
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
     return path
+
+
+def prepare_pools(instance: DagsterInstance) -> list[str]:
+    """Give each of the project's pools the instance's default limit now, unless it has a limit
+    already (an operator's explicit one is kept). Returns the pools it set up."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    known = {pool.name for pool in storage.get_pool_limits()}
+    missing = [pool for pool in POOLS if pool not in known]
+    for pool in missing:
+        storage.initialize_concurrency_limit_to_default(pool)
+    return missing

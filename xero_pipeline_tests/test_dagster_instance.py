@@ -15,7 +15,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from xero_pipeline.cli import _local_instance
-from xero_pipeline.instance import DOCUMENTS_POOL, NOTIFICATIONS_TAG, run_queue_settings
+from xero_pipeline.instance import (
+    DOCUMENTS_POOL,
+    NOTIFICATIONS_TAG,
+    prepare_pools,
+    run_queue_settings,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,3 +117,20 @@ def test_the_command_lines_instance_queues_like_production_and_runs_in_process(
         storage.initialize_concurrency_limit_to_default(DOCUMENTS_POOL)
         assert storage.claim_concurrency_slot(DOCUMENTS_POOL, "killed-run", "step").is_claimed
         assert dg.materialize([documents], instance=instance).success
+
+
+def test_prepare_pools_sets_the_default_limit_once_and_keeps_an_operators(tmp_path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(run_queue_settings()))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        storage = instance.event_log_storage
+        assert storage.get_pool_limits() == []
+        assert prepare_pools(instance) == [DOCUMENTS_POOL]
+        (pool,) = storage.get_pool_limits()
+        assert (pool.name, pool.limit, pool.from_default) == (DOCUMENTS_POOL, 1, True)
+        assert prepare_pools(instance) == []
+        storage.set_concurrency_slots(DOCUMENTS_POOL, 2)  # `dagster instance concurrency set`
+        assert prepare_pools(instance) == []
+        (pool,) = storage.get_pool_limits()
+        assert (pool.limit, pool.from_default) == (2, False)
