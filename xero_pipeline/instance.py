@@ -11,7 +11,8 @@ and (held to it by a test) the production `dagster.yaml`.
 - Dagster applies `default_limit` to a pool the first time its run queue sees a run in it, and
   every run queued in that same pass is launched regardless (seen with 1.13: two runs of the
   pool started together on a fresh instance). `prepare_pools` gives the pool its limit before
-  any run is queued; on a production instance, run it once (see the README).
+  any run is queued (the operator tests' instances); on a production instance
+  `dagster instance concurrency set xero_documents 1`, once, does the same (see the README).
 - The notification sender (`send_sales_invoice_notifications`, tag `xero/notifications: send`)
   runs one at a time, so two sends never announce the same invoice.
 

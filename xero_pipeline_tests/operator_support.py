@@ -88,7 +88,7 @@ class RunView:
         return self.status not in IN_FLIGHT
 
     def __str__(self) -> str:
-        tags = {k: v for k, v in self.tags.items() if not k.startswith("dagster/op_")}
+        tags = {k: v for k, v in self.tags.items() if not k.startswith(".dagster/")}
         return f"{self.run_id[:8]} {self.job} {self.status.value} {tags}"
 
 
