@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
+
+from dagster._utils.schedules import is_valid_cron_string
 
 from xero_pipeline.defs.customers.settings import MergeSettings
 from xero_pipeline.defs.customers.source import TABLE_PREFIX
@@ -51,6 +54,31 @@ def reconcile_months(env: Mapping[str, str] | None = None) -> int:
     return int(raw)
 
 
+# When each schedule fires (cron, UTC), by the variable an operator sets to move it; the defaults
+# are the schedules' own (the checked-in graph snapshot holds them).
+SCHEDULES = {
+    "XERO_SYNC_SCHEDULE": "*/15 * * * *",  # sales_sync_every_15_minutes
+    "XERO_RECONCILE_SCHEDULE": "0 2 * * *",  # reconcile_recent_months
+    "XERO_REFERENCE_SCHEDULE": "0 5 * * *",  # reference_data_daily
+    "XERO_MERGE_SCHEDULE": "30 5 * * *",  # customer_merge_daily
+}
+
+
+def schedule_cron(variable: str, env: Mapping[str, str] | None = None) -> str:
+    """A schedule's cron string: `variable` (one of SCHEDULES) or its default. Checked with
+    Dagster's own cron rules, so a value the daemon would refuse stops here, named, instead of
+    failing the code location's load with a message about a schedule."""
+    env = dict(os.environ) if env is None else env
+    raw = (env.get(variable) or "").strip()
+    if not raw:
+        return SCHEDULES[variable]
+    if not is_valid_cron_string(raw):
+        raise ConfigError(
+            variable, f"must be a cron string of five fields like '*/15 * * * *', not {raw!r}"
+        )
+    return raw
+
+
 class ConfigurationError(ConfigError):
     """One or more variables are wrong; the message has a line for each, naming it."""
 
@@ -80,6 +108,7 @@ CHECKS: tuple[Callable[[Mapping[str, str]], object], ...] = (
     _customers_source,  # CUSTOMERS_SOURCE, XERO_CUSTOMER_GROUP, XERO_NEW_CUSTOMER_LIMIT
     sinks_from_env,  # XERO_NOTIFY_WEBHOOK_URL, XERO_NOTIFY_LOG_FILE
     lookback_days,  # XERO_NOTIFY_LOOKBACK_DAYS
+    *(partial(schedule_cron, variable) for variable in SCHEDULES),  # XERO_*_SCHEDULE
 )
 
 

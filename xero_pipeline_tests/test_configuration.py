@@ -7,7 +7,12 @@ import dagster as dg
 import pytest
 
 from xero_pipeline.cli import main
-from xero_pipeline.configuration import ConfigurationError, check_environment
+from xero_pipeline.configuration import (
+    SCHEDULES,
+    ConfigurationError,
+    check_environment,
+    schedule_cron,
+)
 from xero_pipeline.defs.reference import assets as reference
 from xero_pipeline.resources import WarehouseResource, XeroResource
 
@@ -29,6 +34,10 @@ CASES = [
     ("XERO_NEW_CUSTOMER_LIMIT", "150%", "must be a share between 0 and 1"),
     ("XERO_NOTIFY_WEBHOOK_URL", "http://hooks.example.com/x", "must use https"),
     ("XERO_NOTIFY_LOOKBACK_DAYS", "-1", "must be a whole number of days"),
+    ("XERO_SYNC_SCHEDULE", "every 15 minutes", "must be a cron string"),
+    ("XERO_RECONCILE_SCHEDULE", "0 2 * * * *", "must be a cron string"),  # seconds: not Dagster's
+    ("XERO_REFERENCE_SCHEDULE", "61 5 * * *", "must be a cron string"),
+    ("XERO_MERGE_SCHEDULE", "0 0 31 2 *", "must be a cron string"),  # never fires
 ]
 IDS = [f"{variable}={value}" for variable, value, _ in CASES]
 
@@ -41,7 +50,12 @@ def configured(sandbox, xero_env, monkeypatch, tmp_path):
     monkeypatch.setenv("XERO_PIPELINE_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("WAREHOUSE_URL", f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    for name in ("CUSTOMERS_SOURCE", "XERO_NOTIFY_WEBHOOK_URL", "XERO_RECONCILE_MONTHS"):
+    for name in (
+        "CUSTOMERS_SOURCE",
+        "XERO_NOTIFY_WEBHOOK_URL",
+        "XERO_RECONCILE_MONTHS",
+        *SCHEDULES,
+    ):
         monkeypatch.delenv(name, raising=False)
     check_environment()  # the starting point is right
     return sandbox
@@ -103,3 +117,14 @@ def test_every_wrong_variable_is_named_at_once(configured, monkeypatch):
         "XERO_NEW_CUSTOMER_LIMIT",
     ]
     assert len(str(raised.value).splitlines()) == 3
+
+
+def test_a_schedule_is_its_default_unless_its_variable_says_otherwise():
+    assert {name: schedule_cron(name, {}) for name in SCHEDULES} == {
+        "XERO_SYNC_SCHEDULE": "*/15 * * * *",
+        "XERO_RECONCILE_SCHEDULE": "0 2 * * *",
+        "XERO_REFERENCE_SCHEDULE": "0 5 * * *",
+        "XERO_MERGE_SCHEDULE": "30 5 * * *",
+    }
+    assert schedule_cron("XERO_SYNC_SCHEDULE", {"XERO_SYNC_SCHEDULE": " * * * * * "}) == "* * * * *"
+    assert schedule_cron("XERO_MERGE_SCHEDULE", {"XERO_MERGE_SCHEDULE": ""}) == "30 5 * * *"

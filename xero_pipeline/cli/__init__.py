@@ -33,6 +33,7 @@ from xero_pipeline.defs.customers.store import DecisionError, record_decision
 from xero_pipeline.defs.history.backfill import parse_month, run_backfill
 from xero_pipeline.defs.sales.chart import chart_path, write_chart
 from xero_pipeline.defs.sales.summary import sales_summary
+from xero_pipeline.instance import write_instance
 from xero_pipeline.resources import WarehouseResource, pipeline_resources
 from xero_pipeline.sandbox import Sandbox, SandboxConfig
 from xero_pipeline.sandbox.app import SANDBOX_CLIENT_ID
@@ -46,6 +47,10 @@ from xero_pipeline.xero.errors import XeroError
 from xero_pipeline.xero.settings import XeroSettings, project_data
 
 SUMMARY_MONTHS = 3  # months of sales by account code that `make run` ends with
+LOCAL_INSTANCE_NOTE = (
+    "Written by xero-pipeline (xero_pipeline/instance.py) and rewritten when its settings change.\n"
+    "For an instance of your own, point DAGSTER_HOME at another folder."
+)
 
 
 def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
@@ -115,12 +120,13 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 def _local_instance() -> Path:
     """The Dagster instance the commands record their runs in (so `dagster dev` shows them):
-    DAGSTER_HOME, else one under the data folder, kept local (SQLite storage, no telemetry)."""
-    home = project_data() / "dagster_home"
+    DAGSTER_HOME, else one under the data folder, kept local (SQLite storage, no telemetry) and
+    queued as production's (`instance.py`), so runs launched from `dagster dev` on it take turns
+    the same way. Its dagster.yaml is the project's own, rewritten when the settings change; set
+    DAGSTER_HOME for an instance of your own."""
     if "DAGSTER_HOME" not in os.environ:
-        home.mkdir(parents=True, exist_ok=True)
-        if not (home / "dagster.yaml").exists():
-            (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        home = project_data() / "dagster_home"
+        write_instance(home, note=LOCAL_INSTANCE_NOTE)
         os.environ["DAGSTER_HOME"] = str(home)
     return Path(os.environ["DAGSTER_HOME"])
 

@@ -11,6 +11,7 @@ import dagster as dg
 
 from xero_pipeline.defs.history.loading import load_months
 from xero_pipeline.defs.history.partitions import sales_months
+from xero_pipeline.instance import DOCUMENTS_POOL
 from xero_pipeline.quality.checks import check_specs
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES
@@ -40,6 +41,7 @@ Results = Iterator[dg.MaterializeResult | dg.AssetCheckResult]
     check_specs=check_specs("xero_invoices") + check_specs("xero_invoice_lines"),
     partitions_def=sales_months,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=DOCUMENTS_POOL,  # one document writer at a time across runs (instance.py)
 )
 def xero_invoices_history(
     context: dg.AssetExecutionContext, xero: XeroResource, warehouse: WarehouseResource
@@ -66,6 +68,7 @@ def xero_invoices_history(
     check_specs=check_specs("xero_credit_notes") + check_specs("xero_credit_note_lines"),
     partitions_def=sales_months,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=DOCUMENTS_POOL,  # one document writer at a time across runs (instance.py)
 )
 def xero_credit_notes_history(
     context: dg.AssetExecutionContext, xero: XeroResource, warehouse: WarehouseResource

@@ -37,6 +37,7 @@ from xero_pipeline.defs.history.progress import history_complete
 from xero_pipeline.defs.notifications.outbox import newly_raised, record_raised
 from xero_pipeline.defs.notifications.sinks import lookback_days
 from xero_pipeline.defs.reference.accounts import refresh_accounts
+from xero_pipeline.instance import DOCUMENTS_POOL
 from xero_pipeline.months import month_start
 from xero_pipeline.quality.gate import GateFailed
 from xero_pipeline.resources import WarehouseResource, XeroResource
@@ -176,7 +177,10 @@ def announcements(
     return newly_raised(engine, headers, read_at.date() - timedelta(days=lookback_days()))
 
 
-@dg.op(description="Upsert invoices and credit notes changed since the committed watermark.")
+@dg.op(
+    description="Upsert invoices and credit notes changed since the committed watermark.",
+    pool=DOCUMENTS_POOL,  # never beside another run writing documents (instance.py)
+)
 def sync_invoices_and_credit_notes(
     context: dg.OpExecutionContext, xero: XeroResource, warehouse: WarehouseResource
 ) -> None:

@@ -8,6 +8,7 @@ import dagster as dg
 
 from xero_pipeline.defs.notifications.invoices import notify_new_invoices
 from xero_pipeline.defs.notifications.sinks import lookback_days, sinks_from_env
+from xero_pipeline.instance import NOTIFICATIONS_SEND, NOTIFICATIONS_TAG
 from xero_pipeline.resources import WarehouseResource
 
 
@@ -27,8 +28,9 @@ def send_notifications(context: dg.OpExecutionContext, warehouse: WarehouseResou
 
 @dg.job(
     description="Announce newly raised sales invoices to the configured sinks, each once.",
-    # At most one send at a time (dagster.yaml limits runs with this tag to one).
-    tags={"xero/notifications": "send"},
+    # At most one send at a time: the instance's run queue limits runs with this tag to one
+    # (instance.py, and the production dagster.yaml).
+    tags={NOTIFICATIONS_TAG: NOTIFICATIONS_SEND},
 )
 def send_sales_invoice_notifications() -> None:
     send_notifications()

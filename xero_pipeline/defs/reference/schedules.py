@@ -1,7 +1,9 @@
-"""When the reference data is read: the `reference_data` job, every day at 05:00 UTC."""
+"""When the reference data is read: the `reference_data` job, every day at 05:00 UTC unless
+XERO_REFERENCE_SCHEDULE (cron, UTC) says otherwise."""
 
 import dagster as dg
 
+from xero_pipeline.configuration import schedule_cron
 from xero_pipeline.defs.reference.assets import GROUP
 
 reference_data = dg.define_asset_job(
@@ -13,8 +15,9 @@ reference_data = dg.define_asset_job(
 reference_data_daily = dg.ScheduleDefinition(
     name="reference_data_daily",
     job=reference_data,
-    cron_schedule="0 5 * * *",
+    cron_schedule=schedule_cron("XERO_REFERENCE_SCHEDULE"),
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Refresh reference data from Xero every day at 05:00 UTC.",
+    description="Refresh reference data from Xero (daily at 05:00 UTC unless "
+    "XERO_REFERENCE_SCHEDULE says otherwise).",
 )
