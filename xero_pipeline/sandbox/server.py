@@ -235,10 +235,16 @@ class Router:
                 params.get("client_id", ""), redirect, params.get("scope", "")
             )
         except OAuthError as exc:
-            return json_response(400, {"error": exc.code})
-        query = {"code": code, "scope": params.get("scope", "")}
+            if not exc.redirect:  # no trustworthy client or redirect URI to send it back to
+                return json_response(400, {"error": exc.code})
+            return self._redirect(redirect, {"error": exc.code}, params)
+        return self._redirect(redirect, {"code": code, "scope": params.get("scope", "")}, params)
+
+    @staticmethod
+    def _redirect(redirect: str, query: dict[str, str], params: dict[str, str]) -> Response:
+        """Back to the client's redirect URI with the answer and its `state` (RFC 6749 4.1.2)."""
         if "state" in params:
-            query["state"] = params["state"]
+            query = {**query, "state": params["state"]}
         separator = "&" if "?" in redirect else "?"
         return Response(302, b"", headers={"Location": f"{redirect}{separator}{urlencode(query)}"})
 
