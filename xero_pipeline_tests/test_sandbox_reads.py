@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from email.utils import format_datetime
 
 import pytest
@@ -196,3 +198,39 @@ def test_organisation_and_accounts(sandbox, xero: XeroHTTP) -> None:
         "Accounts", headers={"If-Modified-Since": future.strftime("%Y-%m-%dT%H:%M:%S")}
     )
     assert stale.status_code == 200 and stale.json()["Accounts"] == []
+
+
+def unit_prices(xero: XeroHTTP, path: str, **params) -> dict[tuple[str, int], Decimal]:
+    """(document id, line index) -> UnitAmount, as the JSON's own digits, over every page."""
+    prices: dict[tuple[str, int], Decimal] = {}
+    for page in (1, 2):  # the small organisation's 1,200 invoices
+        response = xero.get(path, params={"page": page, "pageSize": 1000, **params})
+        for doc in json.loads(response.text, parse_float=Decimal)[path]:
+            for index, line in enumerate(doc["LineItems"]):
+                prices[(doc[f"{path[:-1]}ID"], index)] = Decimal(line["UnitAmount"])
+    return prices
+
+
+@pytest.mark.parametrize("resource, path", [("Invoice", "Invoices"), ("CreditNote", "CreditNotes")])
+def test_unit_amounts_have_two_places_unless_unitdp_4(make_sandbox, resource, path):
+    sandbox = make_sandbox(size="small")  # enough lines for a twentieth of them to show
+    xero = XeroHTTP(sandbox)
+    docs = sandbox.tenant(0).collection(resource)
+    stored = {}
+    for pos in range(len(docs)):
+        doc = docs.record(pos, with_lines=True)
+        for index, line in enumerate(doc["LineItems"]):
+            stored[(doc[f"{resource}ID"], index)] = line["UnitAmount"]
+    four_places = {k for k, v in stored.items() if v != v.quantize(Decimal("0.01"))}
+    assert four_places, "the organisation prices some lines to four places"
+    assert len(four_places) < len(stored) / 5  # a small share
+    rounded = unit_prices(xero, path)
+    assert rounded == {k: v.quantize(Decimal("0.01")) for k, v in stored.items()}
+    assert all(rounded[k] != stored[k] for k in four_places)
+    assert unit_prices(xero, path, unitdp=4) == stored
+    assert unit_prices(xero, path) == rounded  # the cached pages keep the two apart
+    one = next(iter(four_places))[0]
+    single = json.loads(xero.get(f"{path}/{one}", params={"unitdp": 4}).text, parse_float=Decimal)
+    assert [line["UnitAmount"] for line in single[path][0]["LineItems"]] == [
+        v for (doc_id, _), v in stored.items() if doc_id == one
+    ]

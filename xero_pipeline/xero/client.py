@@ -33,6 +33,20 @@ from xero_pipeline.xero.settings import XeroSettings
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
+# Resources whose UnitAmount Xero rounds to two decimal places unless asked for four (`unitdp=4`):
+# every read of them asks, so prices entered to four places arrive as entered.
+UNIT_DECIMALS = {"unitdp": 4}
+UNIT_DECIMALS_RESOURCES = frozenset(
+    {
+        "Invoices",
+        "CreditNotes",
+        "BankTransactions",
+        "Items",
+        "Overpayments",
+        "Prepayments",
+        "Receipts",
+    }
+)
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 TRANSPORT_ERRORS = (
     requests.ConnectionError,
@@ -151,8 +165,11 @@ class XeroClient:
         params: dict[str, Any] | None = None,
         modified_since: datetime | None = None,
     ) -> dict[str, Any]:
-        """GET /api.xro/2.0/{path} for a tenant; Xero's JSON with exact decimals."""
+        """GET /api.xro/2.0/{path} for a tenant; Xero's JSON with exact decimals (unit prices to
+        four places)."""
         url = f"{self.settings.api_base}/api.xro/2.0/{path}"
+        if endpoint_of(path) in UNIT_DECIMALS_RESOURCES:
+            params = {**UNIT_DECIMALS, **(params or {})}
         headers = {"Xero-tenant-id": tenant_id, "Accept": "application/json"}
         if modified_since is not None:
             headers["If-Modified-Since"] = modified_since.astimezone(UTC).strftime(
