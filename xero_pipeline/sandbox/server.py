@@ -205,7 +205,7 @@ class Router:
         if lower == "/identity/connect/authorize" and method == "GET":
             return self.authorize(params), None
         if lower == "/connections" and method == "GET":
-            return self.connections(headers), None
+            return self.connections(headers)
         if lower.startswith("/__sandbox/"):
             return self.sandbox.admin.handle(method, lower, params, body), None
         if lower.startswith(API_PREFIX.lower()) and method == "GET":
@@ -250,14 +250,19 @@ class Router:
         separator = "&" if "?" in redirect else "?"
         return Response(302, b"", headers={"Location": f"{redirect}{separator}{urlencode(query)}"})
 
-    def connections(self, headers: Any) -> Response:
+    def connections(self, headers: Any) -> tuple[Response, str | None]:
+        """The app's connected tenants. Scripted faults naming `connections` land here too."""
         try:
             grant = self.sandbox.identity.check(headers.get("Authorization"))
         except OAuthError as exc:
-            return problem(401, "Unauthorized", exc.code)
-        return json_response(
-            200, [self.sandbox.connection(t, grant.auth_event_id) for t in grant.tenant_ids]
-        )
+            return problem(401, "Unauthorized", exc.code), None
+        fault = self.sandbox.faults.next_fault("connections", None, scripted_only=True)
+        if fault == "slow":
+            time.sleep(self.sandbox.faults.config.slow_seconds)
+        if fault in ("500", "503", "429"):
+            return self._fault_response(fault, {}), None
+        connected = [self.sandbox.connection(t, grant.auth_event_id) for t in grant.tenant_ids]
+        return json_response(200, connected), fault
 
     # -- accounting ----------------------------------------------------------------------------
 
