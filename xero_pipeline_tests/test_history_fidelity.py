@@ -3,9 +3,15 @@ rather than ours, and the ISO 8601 `UpdatedDateUTCString`."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+from sqlalchemy import create_engine, text
+
 from xero_pipeline.sandbox import Sandbox
+from xero_pipeline.sandbox.auth import AuthConfig
+from xero_pipeline_tests.conftest import HISTORY_ORGS
 from xero_pipeline_tests.test_history import load_reference, query, run
 
 FOUR_PLACES = Decimal("0.0001")
@@ -44,3 +50,52 @@ def test_unit_prices_to_four_places_arrive_as_entered(history_sandbox, warehouse
         assert {
             (t, i, n): Decimal(str(u)).quantize(FOUR_PLACES) for t, i, n, u in loaded
         } == entered, resource
+
+
+# Far ahead of this machine's clock whatever today is (the test does not depend on the date).
+XERO_NOW = datetime(2100, 1, 1, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def ahead(make_sandbox, xero_env) -> Sandbox:
+    """The history organisations, whose refresh tokens outlive a jump of decades."""
+    sandbox = make_sandbox(orgs=HISTORY_ORGS, auth=AuthConfig(refresh_token_days=10**5))
+    xero_env(sandbox)
+    return sandbox
+
+
+def updated(url: str, table: str, id_column: str, record_id: str) -> datetime:
+    with create_engine(url).connect() as connection:
+        value = connection.execute(
+            text(f"SELECT updated_date_utc FROM {table} WHERE {id_column} = :id"), {"id": record_id}
+        ).scalar_one()
+    if isinstance(value, str):  # SQLite
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def test_records_xero_stamped_just_now_pass_when_xero_is_ahead_of_us(ahead, warehouse_url):
+    """The gate's "not in the future" asks Xero's clock (its `Date` header), not this machine's."""
+    load_reference(warehouse_url)
+    assert run(warehouse_url, *MONTH).success
+    ahead.clock.advance((XERO_NOW - ahead.clock.now()).total_seconds())
+    tenant = ahead.tenant(0)
+    october = next(
+        s.id
+        for s in tenant.invoices.stubs
+        if s.date.month == 10 and s.date.year == 2026 and s.status == "AUTHORISED"
+    )
+    tenant.set_document_status("Invoice", october, "PAID")
+    contact = tenant.contacts.records[3]["ContactID"]
+    tenant.update_contact(contact, Name="Renamed In 2100 Ltd")
+
+    load_reference(warehouse_url)  # raises if the gate stops contacts
+    assert query(
+        warehouse_url, f"SELECT name FROM xero_contacts WHERE contact_id = '{contact}'"
+    ) == {("Renamed In 2100 Ltd",)}
+    assert run(warehouse_url, sync=True).success
+    assert run(warehouse_url, *MONTH).success
+    assert query(
+        warehouse_url, f"SELECT status FROM xero_invoices WHERE invoice_id = '{october}'"
+    ) == {("PAID",)}
+    assert updated(warehouse_url, "xero_invoices", "invoice_id", october) >= XERO_NOW

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 
 import pytest
+import requests
 
 from xero_pipeline.sandbox.generator import OrgSpec
 from xero_pipeline_tests.conftest import XeroHTTP
@@ -234,3 +235,24 @@ def test_unit_amounts_have_two_places_unless_unitdp_4(make_sandbox, resource, pa
     assert [line["UnitAmount"] for line in single[path][0]["LineItems"]] == [
         v for (doc_id, _), v in stored.items() if doc_id == one
     ]
+
+
+def test_every_answer_is_dated_by_the_sandbox_clock(make_sandbox) -> None:
+    sandbox = make_sandbox(frozen_clock=True)
+    xero = XeroHTTP(sandbox)
+    sandbox.clock.advance(400 * 86400 + 3661.7)  # far from this machine's clock
+    answers = [
+        xero.get("Invoices", params={"page": 1}),
+        xero.get("Nowhere"),  # 404
+        xero.get("Invoices", params={"where": "Total >"}),  # 400
+        requests.get(f"{sandbox.url}/connections", timeout=5),  # 401
+        xero.session.get(
+            f"{sandbox.url}/connections",
+            timeout=5,
+            headers={"Authorization": f"Bearer {xero.token}"},
+        ),
+        requests.post(f"{sandbox.url}/connect/token", data={"grant_type": "x"}, timeout=5),
+        requests.get(f"{sandbox.url}/__sandbox/state", timeout=5),
+    ]
+    expected = sandbox.clock.now().replace(microsecond=0)
+    assert [parsedate_to_datetime(a.headers["Date"]) for a in answers] == [expected] * len(answers)

@@ -15,7 +15,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
+from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -150,6 +150,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet by default; the sandbox counts calls instead of logging them."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """Every response's `Date` header tells the sandbox clock, as Xero's tells Xero's: a
+        client that checks "is this in the future" must ask Xero's clock, not its own."""
+        if timestamp is None:
+            timestamp = self.server.sandbox.clock.now().timestamp()
+        return formatdate(timestamp, usegmt=True)
 
     def do_GET(self) -> None:
         self._handle("GET")

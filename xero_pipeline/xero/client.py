@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -100,6 +101,18 @@ def endpoint_of(path: str) -> str:
     return path.split("/", 1)[0]
 
 
+def xero_clock(response: requests.Response) -> datetime | None:
+    """Xero's clock when it answered: the HTTP `Date` header (to the second), in UTC."""
+    value = response.headers.get("Date")
+    if not value:
+        return None
+    try:
+        stamp = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return stamp.astimezone(UTC) if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
 def _worth_a_refresh(response: requests.Response, tenant_id: str | None) -> bool:
     """A 401 a new access token may cure: Xero's TokenExpired, or any 401 from /connections
     (which answers nothing more specific). A missing scope is not cured by refreshing."""
@@ -164,7 +177,7 @@ class XeroClient:
         modified_since: datetime | None = None,
     ) -> dict[str, Any]:
         """GET /api.xro/2.0/{path} for a tenant; Xero's JSON with exact decimals (unit prices to
-        four places)."""
+        four places). Notes Xero's clock for the tenant (`server_time`)."""
         url = f"{self.settings.api_base}/api.xro/2.0/{path}"
         if endpoint_of(path) in UNIT_DECIMALS_RESOURCES:
             params = {**UNIT_DECIMALS, **(params or {})}
@@ -175,7 +188,7 @@ class XeroClient:
             )
         response = self._call(url, path, headers, tenant_id=tenant_id, params=params)
         body = decode(response.content)
-        stamp = _safe_timestamp(body.get("DateTimeUTC"))
+        stamp = xero_clock(response) or _safe_timestamp(body.get("DateTimeUTC"))
         if stamp is not None:
             self.server_time[tenant_id] = stamp
         return body

@@ -125,7 +125,9 @@ def load_months(
             first_seen.setdefault(tenant_id, stamp)
         add_gate_columns(kind, headers, lines, accounts)
         try:
-            gates = gate(kind, headers, lines, f"{kind.path} {start:%Y-%m}")
+            gates = gate(
+                kind, headers, lines, f"{kind.path} {start:%Y-%m}", max(seen.values(), default=None)
+            )
         except GateFailed as failed:
             yield from stop(failed, earlier=passed)
         for result in gates:

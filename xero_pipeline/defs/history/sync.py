@@ -59,7 +59,13 @@ def sync_kind(
         if not headers:
             continue
         add_gate_columns(kind, headers, lines, accounts)
-        gate(kind, headers, lines, f"{kind.path} sync for {tenant.name}")
+        gate(
+            kind,
+            headers,
+            lines,
+            f"{kind.path} sync for {tenant.name}",
+            client.server_time.get(tenant.tenant_id),
+        )
         stamps = [h["updated_date_utc"] for h in headers if h["updated_date_utc"] is not None]
         results = publish(
             warehouse.engine,
