@@ -3,14 +3,18 @@ rather than ours, and the ISO 8601 `UpdatedDateUTCString`."""
 
 from __future__ import annotations
 
+import copy
+import json
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from xero_pipeline.sandbox import Sandbox
+from xero_pipeline.sandbox import Sandbox, xerojson
 from xero_pipeline.sandbox.auth import AuthConfig
+from xero_pipeline.xero.parse import parse_timestamp
 from xero_pipeline_tests.conftest import HISTORY_ORGS
 from xero_pipeline_tests.test_history import load_reference, query, run
 
@@ -99,3 +103,38 @@ def test_records_xero_stamped_just_now_pass_when_xero_is_ahead_of_us(ahead, ware
         warehouse_url, f"SELECT status FROM xero_invoices WHERE invoice_id = '{october}'"
     ) == {("PAID",)}
     assert updated(warehouse_url, "xero_invoices", "invoice_id", october) >= XERO_NOW
+
+
+def test_updated_date_utc_string_alone_still_dates_a_document(history_sandbox, warehouse_url):
+    """Both shapes: `UpdatedDateUTC` (to the millisecond) wins when present; a document with
+    only Xero's 2026 `UpdatedDateUTCString` still gets its updated_date_utc."""
+    tenant = history_sandbox.tenant(0)
+    source = next(
+        pos
+        for pos, stub in enumerate(tenant.invoices.stubs)
+        if (stub.date.year, stub.date.month) == (2026, 10)
+    )
+    usual = tenant.invoices.record(source, with_lines=True)
+    only_string = copy.deepcopy(usual)
+    only_string.update(
+        InvoiceID=str(uuid.uuid4()),
+        InvoiceNumber="INV-ISO-ONLY",
+        UpdatedDateUTC=None,  # Xero omits it: only the string form is served
+        UpdatedDateUTCString="2026-10-20T08:15:42Z",
+    )
+    for line in only_string["LineItems"]:
+        line["LineItemID"] = str(uuid.uuid4())
+    tenant.put_raw("Invoice", only_string)
+    load_reference(warehouse_url)
+    with create_engine(warehouse_url).connect() as connection:
+        raws = connection.execute(text("SELECT raw FROM xero_organisation")).scalars().all()
+    plans = {(json.loads(raw) if isinstance(raw, str) else raw)["Class"] for raw in raws}
+    assert plans == {"PREMIUM", "ULTRA"}  # ULTRA: a plan new in Xero's 2026 OpenAPI
+    assert run(warehouse_url, *MONTH).success
+    assert updated(warehouse_url, "xero_invoices", "invoice_id", only_string["InvoiceID"]) == (
+        datetime(2026, 10, 20, 8, 15, 42, tzinfo=UTC)
+    )
+    stamped = usual["UpdatedDateUTC"]
+    served = parse_timestamp(xerojson.ms_date(stamped))  # the /Date(…)/ form, to the millisecond
+    assert served.microsecond and usual["UpdatedDateUTCString"] == f"{stamped:%Y-%m-%dT%H:%M:%SZ}"
+    assert updated(warehouse_url, "xero_invoices", "invoice_id", usual["InvoiceID"]) == served

@@ -256,3 +256,28 @@ def test_every_answer_is_dated_by_the_sandbox_clock(make_sandbox) -> None:
     ]
     expected = sandbox.clock.now().replace(microsecond=0)
     assert [parsedate_to_datetime(a.headers["Date"]) for a in answers] == [expected] * len(answers)
+
+
+@pytest.mark.parametrize("path", ["Invoices", "CreditNotes"])
+def test_documents_carry_updated_date_utc_string(sandbox, xero: XeroHTTP, path: str) -> None:
+    def both_forms(documents: list[dict]) -> None:
+        assert documents
+        for doc in documents:
+            ms = int(doc["UpdatedDateUTC"][len("/Date(") :].split("+")[0].rstrip(")/"))
+            stamp = datetime.fromtimestamp(ms // 1000, UTC)
+            assert doc["UpdatedDateUTCString"] == stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    both_forms(xero.records(path, path))
+    both_forms(xero.records(path, path, page=1, pageSize=1000, summaryOnly="true"))
+    first = xero.records(path, path)[0][f"{path[:-1]}ID"]
+    sandbox.clock.advance(600)  # inside the access token's half hour
+    resource = path[:-1]
+    edited = sandbox.tenant(0).set_document_status(resource, first, "VOIDED")
+    (served,) = xero.records(f"{path}/{first}", path)
+    both_forms([served])
+    assert served["UpdatedDateUTCString"] == edited["UpdatedDateUTC"].strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_organisations_are_on_old_and_new_plans(sandbox, xero: XeroHTTP) -> None:
+    classes = [xero.records("Organisation", "Organisations", tenant=t)[0]["Class"] for t in (0, 1)]
+    assert classes == ["PREMIUM", "ULTRA"]  # ULTRA: new in Xero's 2026 OpenAPI

@@ -19,6 +19,8 @@ from xero_pipeline.months import SANDBOX_HISTORY_MONTHS, month_start
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+# Plans (Organisation.Class) by tenant: an older one, then values new in Xero's 2026 OpenAPI.
+ORGANISATION_CLASSES = ("PREMIUM", "ULTRA", "SIMPLE", "BASICLITE")
 FOUR_PLACE_SHARE = 20  # one line in this many has a unit price to four decimal places
 
 REVENUE_CODES = ("200", "260", "270")
@@ -400,7 +402,7 @@ class OrgGenerator:
             else "AUSEASTERNSTANDARDTIME",
             "OrganisationEntityType": "COMPANY",
             "ShortCode": "!" + "".join(rng.choice(letters) for _ in range(5)),
-            "Class": "PREMIUM",
+            "Class": ORGANISATION_CLASSES[self.index % len(ORGANISATION_CLASSES)],
             "Edition": "BUSINESS",
             "LineOfBusiness": "Coffee roasting" if spec.country == "NZ" else "Software",
             "Addresses": [],

@@ -31,7 +31,7 @@ from xero_pipeline.xero.errors import (
     XeroUnavailableError,
 )
 from xero_pipeline.xero.governor import Governors, Limits
-from xero_pipeline.xero.parse import decode, parse_timestamp
+from xero_pipeline.xero.parse import decode, parse_timestamp, updated_stamp
 from xero_pipeline.xero.settings import XeroSettings
 
 log = logging.getLogger(__name__)
@@ -375,6 +375,6 @@ class XeroClient:
         else:
             found = iter(self.get(tenant_id, path, params, watermark).get(key) or [])
         for record in found:
-            updated = parse_timestamp(record.get("UpdatedDateUTC"))
+            updated = parse_timestamp(updated_stamp(record))
             if watermark is None or updated is None or updated > watermark:
                 yield record
