@@ -2,9 +2,9 @@
 
 By rate (a seeded share of accounting calls fails, mixed kinds) or by script (the next N calls
 matching a path fail with a given kind; a script whose path names `connections` hits
-`GET /connections` too). Kinds: `500`, `503` (organisation offline), `429` (a
-minute limit hit from elsewhere), `slow` (the response is delayed), `drop` (the connection closes
-half-way through the body).
+`GET /connections` too). Kinds: `500`, `503` (organisation offline), `429` (a minute limit hit
+from elsewhere), `slow` (the response is delayed), `drop` (the connection closes half-way
+through the body).
 """
 
 from __future__ import annotations
