@@ -64,7 +64,12 @@ def bytes_only(base: str, tenant_id: str) -> tuple[float, int]:
     for start, end in months():
         page = 1
         while True:
-            params = {"where": date_window(start, end), "page": page, "pageSize": 1000}
+            params = {  # the request the client makes (it always asks unitdp=4)
+                "where": date_window(start, end),
+                "page": page,
+                "pageSize": 1000,
+                "unitdp": 4,
+            }
             body = session.get(
                 f"{base}/api.xro/2.0/Invoices", params=params, headers=headers, timeout=120
             ).content

@@ -95,7 +95,12 @@ def main() -> None:
         for month in range(1, MONTHS + 1):
             page = 1
             while True:
-                params = {"where": month_window(month), "page": page, "pageSize": 1000}
+                params = {  # as the pipeline asks (unitdp=4: unit prices as entered)
+                    "where": month_window(month),
+                    "page": page,
+                    "pageSize": 1000,
+                    "unitdp": 4,
+                }
                 t0 = time.perf_counter()
                 body = session.get(
                     f"{base}/api.xro/2.0/Invoices", params=params, headers=headers, timeout=120

@@ -101,7 +101,8 @@ def _customers_source(env: Mapping[str, str]) -> None:
 
 
 CHECKS: tuple[Callable[[Mapping[str, str]], object], ...] = (
-    XeroSettings.from_env,  # XERO_CLIENT_ID, _SECRET, _TENANT_IDS, _API_BASE, _IDENTITY_BASE
+    XeroSettings.from_env,  # XERO_CLIENT_ID, _SECRET, _TENANT_IDS, _API_BASE, _IDENTITY_BASE,
+    # _SCOPES
     warehouse_url,  # WAREHOUSE_URL
     sales_start,  # XERO_SALES_START_DATE
     reconcile_months,  # XERO_RECONCILE_MONTHS

@@ -184,6 +184,7 @@ def xero_env(monkeypatch, tmp_path) -> Callable[[Sandbox], None]:
         monkeypatch.setenv("XERO_IDENTITY_BASE", sandbox.url)
         monkeypatch.setenv("XERO_TOKEN_PATH", str(settings.token_path))
         monkeypatch.delenv("XERO_TENANT_IDS", raising=False)
+        monkeypatch.delenv("XERO_SCOPES", raising=False)  # the granular scopes a new app gets
         # Required with a Xero app; the history organisations' first month (tests may narrow it).
         monkeypatch.setenv("XERO_SALES_START_DATE", "2024-12")
 

@@ -15,7 +15,7 @@ from xero_pipeline.sandbox.generator import OrgSpec
 from xero_pipeline.sandbox.limits import LimitConfig
 from xero_pipeline.xero.auth import TokenProvider
 from xero_pipeline.xero.client import XeroClient
-from xero_pipeline.xero.errors import DayLimitReached, XeroAuthError
+from xero_pipeline.xero.errors import DayLimitReached, XeroAuthError, XeroUnavailableError
 from xero_pipeline.xero.governor import Limits
 
 
@@ -184,6 +184,43 @@ def test_invalid_grant_says_reconnect(sandbox, connect_client):
         client.tokens.store.write(client.settings.client_id, Secret("revoked-or-made-up"))
     with pytest.raises(XeroAuthError, match="xero-pipeline connect"):
         XeroClient(client.settings, TokenProvider(client.settings)).tenants()
+
+
+@pytest.mark.parametrize("kind", ["503", "500", "drop", "429"])
+def test_connections_are_retried_like_every_other_call(sandbox, connect_client, kind):
+    client = connect_client(sandbox)
+    count = 1 if kind == "429" else 3  # a 429 is waited out: Retry-After is a second
+    sandbox.faults.script(ScriptedFault(kind=kind, count=count, path_contains="connections"))
+    assert [t.tenant_id for t in client.tenants()] == list(sandbox.tenants)
+    assert sandbox.faults.injected[kind] == count
+    if kind != "429":
+        assert client.stats.retries[("-", "connections")] == count
+
+
+def test_connections_failing_for_good_say_so_without_reconnect(sandbox, connect_client):
+    client = connect_client(sandbox)
+    sandbox.faults.script(ScriptedFault(kind="503", count=10, path_contains="connections"))
+    with pytest.raises(XeroUnavailableError) as raised:
+        client.tenants()
+    message = str(raised.value)
+    assert "/connections" in message and "503" in message and "6 attempts" in message
+    assert "xero-pipeline connect" not in message and "Reconnect" not in message
+    assert sandbox.faults.injected["503"] == 6
+
+
+def test_connections_refresh_an_expired_token_once(make_sandbox, connect_client):
+    sandbox = make_sandbox()
+    client = connect_client(sandbox)
+    client.tenants()
+    sandbox.identity.retire_access_tokens()  # Xero: 401 to the next call
+    assert len(client.tenants()) == 2
+    # A 401 that a fresh token does not cure (here: tokens that are born expired) is the
+    # app's access itself: reconnect.
+    dead = make_sandbox(auth=AuthConfig(access_token_seconds=0))
+    with pytest.raises(XeroAuthError) as raised:
+        connect_client(dead).tenants()
+    assert "even after a refresh" in str(raised.value)
+    assert "Reconnect with `xero-pipeline connect`" in str(raised.value)
 
 
 def test_token_file_is_owner_only(sandbox, connect_client):

@@ -24,6 +24,7 @@ CASES = [
     ("XERO_TENANT_IDS", "not-a-guid", "is not a tenant id"),
     ("XERO_API_BASE", "ftp://api.xero.com", "must be an http(s) URL"),
     ("XERO_IDENTITY_BASE", "http://identity.example.com", "must use https"),
+    ("XERO_SCOPES", "accounting.transactions.read", "has no scope to read contacts"),
     ("WAREHOUSE_URL", "postgresql://me@db/warehouse", "must name its driver"),
     ("WAREHOUSE_URL", "a warehouse", "is not a SQLAlchemy URL"),
     ("XERO_SALES_START_DATE", "2024-13", "must be a month like 2021-01"),

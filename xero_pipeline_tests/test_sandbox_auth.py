@@ -11,20 +11,27 @@ from xero_pipeline.sandbox.app import (
     SANDBOX_CLIENT_SECRET,
     SANDBOX_CUSTOM_CLIENT_ID,
     SANDBOX_CUSTOM_CLIENT_SECRET,
+    SANDBOX_LEGACY_CLIENT_ID,
+    SANDBOX_LEGACY_CLIENT_SECRET,
 )
 from xero_pipeline.sandbox.auth import AuthConfig
 
 REDIRECT = "http://127.0.0.1:9999/callback"
 
 
-def consent(base: str, scope: str = "offline_access accounting.contacts.read") -> str:
+BROAD = "offline_access accounting.contacts.read accounting.transactions.read"
+GRANULAR = "offline_access accounting.contacts.read accounting.invoices.read"
+
+
+def authorize(base: str, scope: str, client_id: str = SANDBOX_CLIENT_ID) -> dict[str, list[str]]:
+    """The consent step: the query the sandbox redirects back to REDIRECT with."""
     response = requests.get(
         f"{base}/identity/connect/authorize",
         allow_redirects=False,
         timeout=5,
         params={
             "response_type": "code",
-            "client_id": SANDBOX_CLIENT_ID,
+            "client_id": client_id,
             "redirect_uri": REDIRECT,
             "scope": scope,
             "state": "s1",
@@ -35,21 +42,34 @@ def consent(base: str, scope: str = "offline_access accounting.contacts.read") -
     assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT
     query = parse_qs(location.query)
     assert query["state"] == ["s1"]
-    return query["code"][0]
+    return query
+
+
+def consent(
+    base: str,
+    scope: str = "offline_access accounting.contacts.read",
+    client_id: str = SANDBOX_CLIENT_ID,
+) -> str:
+    return authorize(base, scope, client_id)["code"][0]
 
 
 def token(base: str, form: dict[str, str], client=(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET)):
     return requests.post(f"{base}/connect/token", data=form, auth=client, timeout=5)
 
 
-def exchange(base: str, scope: str = "offline_access accounting.contacts.read") -> dict:
+def exchange(
+    base: str,
+    scope: str = "offline_access accounting.contacts.read",
+    client=(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET),
+) -> dict:
     response = token(
         base,
         {
             "grant_type": "authorization_code",
-            "code": consent(base, scope),
+            "code": consent(base, scope, client[0]),
             "redirect_uri": REDIRECT,
         },
+        client,
     )
     assert response.status_code == 200, response.text
     return response.json()
@@ -169,3 +189,45 @@ def test_tenant_and_scope_errors(sandbox) -> None:
         f"{sandbox.url}/api.xro/2.0/Contacts", timeout=5, headers={"Xero-tenant-id": tenant}
     )
     assert anonymous.status_code == 401
+
+
+def invoices(base: str, access: str, tenant: str) -> requests.Response:
+    return requests.get(
+        f"{base}/api.xro/2.0/Invoices",
+        timeout=5,
+        headers={"Authorization": f"Bearer {access}", "Xero-tenant-id": tenant},
+    )
+
+
+def test_a_new_app_is_refused_the_broad_scope_at_consent(sandbox) -> None:
+    refused = authorize(sandbox.url, BROAD)
+    assert refused == {"error": ["invalid_scope"], "state": ["s1"]}  # no code
+    access = exchange(sandbox.url, GRANULAR)["access_token"]
+    assert invoices(sandbox.url, access, sandbox.tenant(0).tenant_id).status_code == 200
+
+
+def test_an_old_app_may_ask_for_the_broad_scope_or_the_granular_one(sandbox) -> None:
+    legacy = (SANDBOX_LEGACY_CLIENT_ID, SANDBOX_LEGACY_CLIENT_SECRET)
+    tenant = sandbox.tenant(1).tenant_id
+    for scope in (BROAD, GRANULAR):
+        body = exchange(sandbox.url, scope, legacy)
+        assert body["refresh_token"]
+        assert invoices(sandbox.url, body["access_token"], tenant).status_code == 200
+
+
+def test_a_new_custom_connection_is_refused_the_broad_scope(sandbox) -> None:
+    custom = (SANDBOX_CUSTOM_CLIENT_ID, SANDBOX_CUSTOM_CLIENT_SECRET)
+    for scope in ("accounting.transactions.read", "accounting.transactions accounting.contacts"):
+        refused = token(sandbox.url, {"grant_type": "client_credentials", "scope": scope}, custom)
+        assert refused.status_code == 400 and refused.json() == {"error": "invalid_scope"}
+    granted = token(sandbox.url, {"grant_type": "client_credentials"}, custom).json()
+    assert "accounting.transactions" not in granted["scope"]
+    assert "accounting.invoices.read" in granted["scope"].split()
+    narrowed = token(
+        sandbox.url,
+        {"grant_type": "client_credentials", "scope": "accounting.invoices.read"},
+        custom,
+    )
+    assert narrowed.status_code == 200
+    tenant = sandbox.tenant(0).tenant_id
+    assert invoices(sandbox.url, narrowed.json()["access_token"], tenant).status_code == 200

@@ -18,6 +18,7 @@ READS = (
     ("Accounts", {}),
     ("Invoices", {"page": 1, "pageSize": 1000}),
     ("CreditNotes", {"page": 1, "pageSize": 1000}),
+    ("Invoices", {"page": 1, "pageSize": 1000, "unitdp": 4}),
 )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
+from decimal import Decimal
+from email.utils import format_datetime, parsedate_to_datetime
 
 import pytest
+import requests
 
 from xero_pipeline.sandbox.generator import OrgSpec
 from xero_pipeline_tests.conftest import XeroHTTP
@@ -196,3 +199,85 @@ def test_organisation_and_accounts(sandbox, xero: XeroHTTP) -> None:
         "Accounts", headers={"If-Modified-Since": future.strftime("%Y-%m-%dT%H:%M:%S")}
     )
     assert stale.status_code == 200 and stale.json()["Accounts"] == []
+
+
+def unit_prices(xero: XeroHTTP, path: str, **params) -> dict[tuple[str, int], Decimal]:
+    """(document id, line index) -> UnitAmount, as the JSON's own digits, over every page."""
+    prices: dict[tuple[str, int], Decimal] = {}
+    for page in (1, 2):  # the small organisation's 1,200 invoices
+        response = xero.get(path, params={"page": page, "pageSize": 1000, **params})
+        for doc in json.loads(response.text, parse_float=Decimal)[path]:
+            for index, line in enumerate(doc["LineItems"]):
+                prices[(doc[f"{path[:-1]}ID"], index)] = Decimal(line["UnitAmount"])
+    return prices
+
+
+@pytest.mark.parametrize("resource, path", [("Invoice", "Invoices"), ("CreditNote", "CreditNotes")])
+def test_unit_amounts_have_two_places_unless_unitdp_4(make_sandbox, resource, path):
+    sandbox = make_sandbox(size="small")  # enough lines for a twentieth of them to show
+    xero = XeroHTTP(sandbox)
+    docs = sandbox.tenant(0).collection(resource)
+    stored = {}
+    for pos in range(len(docs)):
+        doc = docs.record(pos, with_lines=True)
+        for index, line in enumerate(doc["LineItems"]):
+            stored[(doc[f"{resource}ID"], index)] = line["UnitAmount"]
+    four_places = {k for k, v in stored.items() if v != v.quantize(Decimal("0.01"))}
+    assert four_places, "the organisation prices some lines to four places"
+    assert len(four_places) < len(stored) / 5  # a small share
+    rounded = unit_prices(xero, path)
+    assert rounded == {k: v.quantize(Decimal("0.01")) for k, v in stored.items()}
+    assert all(rounded[k] != stored[k] for k in four_places)
+    assert unit_prices(xero, path, unitdp=4) == stored
+    assert unit_prices(xero, path) == rounded  # the cached pages keep the two apart
+    one = next(iter(four_places))[0]
+    single = json.loads(xero.get(f"{path}/{one}", params={"unitdp": 4}).text, parse_float=Decimal)
+    assert [line["UnitAmount"] for line in single[path][0]["LineItems"]] == [
+        v for (doc_id, _), v in stored.items() if doc_id == one
+    ]
+
+
+def test_every_answer_is_dated_by_the_sandbox_clock(make_sandbox) -> None:
+    sandbox = make_sandbox(frozen_clock=True)
+    xero = XeroHTTP(sandbox)
+    sandbox.clock.advance(400 * 86400 + 3661.7)  # far from this machine's clock
+    answers = [
+        xero.get("Invoices", params={"page": 1}),
+        xero.get("Nowhere"),  # 404
+        xero.get("Invoices", params={"where": "Total >"}),  # 400
+        requests.get(f"{sandbox.url}/connections", timeout=5),  # 401
+        xero.session.get(
+            f"{sandbox.url}/connections",
+            timeout=5,
+            headers={"Authorization": f"Bearer {xero.token}"},
+        ),
+        requests.post(f"{sandbox.url}/connect/token", data={"grant_type": "x"}, timeout=5),
+        requests.get(f"{sandbox.url}/__sandbox/state", timeout=5),
+    ]
+    expected = sandbox.clock.now().replace(microsecond=0)
+    assert [parsedate_to_datetime(a.headers["Date"]) for a in answers] == [expected] * len(answers)
+
+
+@pytest.mark.parametrize("path", ["Invoices", "CreditNotes"])
+def test_documents_carry_updated_date_utc_string(sandbox, xero: XeroHTTP, path: str) -> None:
+    def both_forms(documents: list[dict]) -> None:
+        assert documents
+        for doc in documents:
+            ms = int(doc["UpdatedDateUTC"][len("/Date(") :].split("+")[0].rstrip(")/"))
+            stamp = datetime.fromtimestamp(ms // 1000, UTC)
+            assert doc["UpdatedDateUTCString"] == stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    both_forms(xero.records(path, path))
+    both_forms(xero.records(path, path, page=1, pageSize=1000, summaryOnly="true"))
+    first = xero.records(path, path)[0][f"{path[:-1]}ID"]
+    sandbox.clock.advance(600)  # inside the access token's half hour
+    resource = path[:-1]
+    edited = sandbox.tenant(0).set_document_status(resource, first, "VOIDED")
+    (served,) = xero.records(f"{path}/{first}", path)
+    both_forms([served])
+    assert served["UpdatedDateUTCString"] == edited["UpdatedDateUTC"].strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_organisations_are_on_old_and_new_plans(sandbox, xero: XeroHTTP) -> None:
+    classes = [xero.records("Organisation", "Organisations", tenant=t)[0]["Class"] for t in (0, 1)]
+    assert classes == ["PREMIUM", "ULTRA"]  # ULTRA: new in Xero's 2026 OpenAPI

@@ -50,6 +50,7 @@ TENANT = "0c2f6f2c-1d1e-4c43-9c1a-0e8d2f4a5b6c"
             "XERO_API_BASE",
         ),
         ({"XERO_API_BASE": "http://127.0.0.1:8765"}, "XERO_API_BASE"),
+        ({"XERO_SCOPES": "offline_access accounting.contacts.read"}, "XERO_SCOPES"),
     ],
 )
 def test_bad_configuration_names_the_variable(env, variable):

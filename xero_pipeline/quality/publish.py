@@ -44,7 +44,7 @@ def gated_publish(
     """Validate `rows` with the table's suite; publish them only if every blocking check passed.
     `extra_metadata`: what the asset has to say beyond the standard counts (shown after them)."""
     asset = context.asset_key
-    gate = validate(table.name, rows, key_columns(table))
+    gate = validate(table.name, rows, key_columns(table), xero_clock(xero, tenants))
     if not gate.passed:
         yield from stop(GateFailed(table.name, [gate]), assets={table.name: asset})
     publishable = [{k: v for k, v in row.items() if k not in gate_only_columns} for row in rows]
@@ -64,6 +64,15 @@ def gated_publish(
             metadata[f"watermark {watermark_key[0][:8]}…"] = value.isoformat()
     context.log.info(f"{table.name}: {result.as_metadata()}")
     yield dg.MaterializeResult(metadata=metadata, check_results=check_results(asset, gate))
+
+
+def xero_clock(xero: XeroResource | None, tenants: Sequence[Tenant]) -> datetime | None:
+    """Xero's clock at its latest answer for these tenants: the gate's "now" for their rows
+    (None, and so this machine's clock, when the rows did not come from Xero)."""
+    if xero is None:
+        return None
+    seen = [xero.client.server_time.get(t.tenant_id) for t in tenants]
+    return max((stamp for stamp in seen if stamp is not None), default=None)
 
 
 def api_metadata(xero: XeroResource, tenants: Sequence[Tenant], calls_before: int) -> dict:

@@ -10,7 +10,7 @@ from typing import Any
 
 from xero_pipeline.sandbox import xerojson
 from xero_pipeline.sandbox.admin import Admin
-from xero_pipeline.sandbox.auth import AuthConfig, ClientApp, IdentityService
+from xero_pipeline.sandbox.auth import ALL_READ_SCOPES, AuthConfig, ClientApp, IdentityService
 from xero_pipeline.sandbox.clock import SandboxClock
 from xero_pipeline.sandbox.faults import FaultConfig, FaultInjector
 from xero_pipeline.sandbox.generator import OrgGenerator, OrgSpec, default_orgs
@@ -24,6 +24,9 @@ SANDBOX_CLIENT_ID = "sandbox-app"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
 SANDBOX_CUSTOM_CLIENT_ID = "sandbox-custom-connection"
 SANDBOX_CUSTOM_CLIENT_SECRET = "sandbox-custom-secret"
+# An app created before 2 March 2026: it may still ask for the broad accounting.transactions scope.
+SANDBOX_LEGACY_CLIENT_ID = "sandbox-legacy-app"
+SANDBOX_LEGACY_CLIENT_SECRET = "sandbox-legacy-secret"
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,17 @@ class Sandbox:
         self.faults = FaultInjector(config.faults)
         self.identity = IdentityService(self.clock.now, config.auth)
         tenant_ids = tuple(self.tenants)
+        # The standard app and the custom connection are new apps (granular scopes only).
         self.identity.register(ClientApp(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, tenant_ids))
+        self.identity.register(
+            ClientApp(
+                SANDBOX_LEGACY_CLIENT_ID,
+                SANDBOX_LEGACY_CLIENT_SECRET,
+                tenant_ids,
+                scopes=ALL_READ_SCOPES,
+                granular_only=False,
+            )
+        )
         self.identity.register(
             ClientApp(
                 SANDBOX_CUSTOM_CLIENT_ID,

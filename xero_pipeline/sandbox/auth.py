@@ -4,6 +4,11 @@ Rotation follows Xero: every refresh returns a new refresh token; the old one ke
 grace period (returning the same successor, so a client that lost the response can retry), then
 answers `invalid_grant`. Expiry is measured on the sandbox clock, so tests can move time instead
 of waiting half an hour.
+
+Scopes follow Xero's 2026 rule: an app created on or after 2 March 2026 (`granular_only`) may ask
+only for granular scopes; asking for the broad `accounting.transactions(.read)` is refused with
+OAuth's `invalid_scope` (redirected back at the consent step, 400 at the token endpoint). Older
+apps keep the broad scope and may ask for the granular ones too.
 """
 
 from __future__ import annotations
@@ -34,18 +39,21 @@ RESOURCE_SCOPES = {
         "accounting.invoices.read",
     ),
 }
-ALL_READ_SCOPES = (
-    "offline_access accounting.contacts.read accounting.settings.read "
-    "accounting.transactions.read accounting.invoices.read"
+# The broad scopes apps created on or after 2 March 2026 may no longer ask for.
+BROAD_SCOPES = frozenset({"accounting.transactions", "accounting.transactions.read"})
+GRANULAR_READ_SCOPES = (
+    "offline_access accounting.contacts.read accounting.settings.read accounting.invoices.read"
 )
+ALL_READ_SCOPES = f"{GRANULAR_READ_SCOPES} accounting.transactions.read"  # an older app's
 
 
 class OAuthError(Exception):
-    """An identity error: the server answers 400 (or 401) with `{"error": code}`."""
+    """An identity error: the server answers 400 (or 401) with `{"error": code}`. At the consent
+    step, an error that OAuth2 sends back to the client (`redirect`) goes to the redirect URI."""
 
-    def __init__(self, code: str, status: int = 400) -> None:
+    def __init__(self, code: str, status: int = 400, *, redirect: bool = False) -> None:
         super().__init__(code)
-        self.code, self.status = code, status
+        self.code, self.status, self.redirect = code, status, redirect
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,13 @@ class ClientApp:
     client_secret: str
     tenant_ids: tuple[str, ...]
     custom_connection: bool = False  # client_credentials only; otherwise the standard flow
-    scopes: str = ALL_READ_SCOPES
+    scopes: str = GRANULAR_READ_SCOPES  # what a custom connection was granted
+    granular_only: bool = True  # created on or after 2 March 2026: no broad scopes
+
+    def check_scopes(self, scopes: frozenset[str]) -> None:
+        """Refuse the broad scopes to an app created on or after 2 March 2026, as Xero does."""
+        if self.granular_only and scopes & BROAD_SCOPES:
+            raise OAuthError("invalid_scope", redirect=True)
 
 
 @dataclass(frozen=True)
@@ -125,12 +139,14 @@ class IdentityService:
             raise OAuthError("unauthorized_client")
         if not redirect_uri:
             raise OAuthError("invalid_request")
+        scopes = frozenset(scope.split())
+        app.check_scopes(scopes)
         code = secrets.token_urlsafe(24)
         with self._lock:
             self._codes[code] = _Code(
                 client_id,
                 redirect_uri,
-                frozenset(scope.split()),
+                scopes,
                 self.now() + timedelta(seconds=self.config.code_seconds),
                 app.tenant_ids,
             )
@@ -146,6 +162,7 @@ class IdentityService:
                 if not app.custom_connection:
                     raise OAuthError("unauthorized_client")
                 scopes = frozenset(form.get("scope", app.scopes).split())
+                app.check_scopes(scopes)
                 return self._issue(
                     app.client_id,
                     app.tenant_ids,

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from xero_pipeline.sandbox.app import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
-from xero_pipeline.sandbox.auth import ALL_READ_SCOPES
+from xero_pipeline.sandbox.auth import GRANULAR_READ_SCOPES
 
 REDIRECT_URI = "http://localhost:8910/callback"
 
@@ -31,7 +31,7 @@ def sandbox_token(session: requests.Session, base: str) -> str:
                 "response_type": "code",
                 "client_id": SANDBOX_CLIENT_ID,
                 "redirect_uri": REDIRECT_URI,
-                "scope": ALL_READ_SCOPES,
+                "scope": GRANULAR_READ_SCOPES,
                 "state": "sandbox",
             },
         )

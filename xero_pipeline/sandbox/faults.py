@@ -1,9 +1,10 @@
 """Faults on demand: Xero failing the way it fails in production.
 
 By rate (a seeded share of accounting calls fails, mixed kinds) or by script (the next N calls
-matching a path fail with a given kind). Kinds: `500`, `503` (organisation offline), `429` (a
-minute limit hit from elsewhere), `slow` (the response is delayed), `drop` (the connection closes
-half-way through the body).
+matching a path fail with a given kind; a script whose path names `connections` hits
+`GET /connections` too). Kinds: `500`, `503` (organisation offline), `429` (a minute limit hit
+from elsewhere), `slow` (the response is delayed), `drop` (the connection closes half-way
+through the body).
 """
 
 from __future__ import annotations
@@ -61,10 +62,16 @@ class FaultInjector:
                 seed=self.config.seed,
             )
 
-    def next_fault(self, path: str, tenant_id: str | None) -> str | None:
-        """The fault to inject into this call, if any."""
+    def next_fault(
+        self, path: str, tenant_id: str | None, *, scripted_only: bool = False
+    ) -> str | None:
+        """The fault to inject into this call, if any. `scripted_only` (/connections): only
+        scripted faults whose `path_contains` names the path, never the rate's nor a catch-all
+        script's, so that weather aimed at the Accounting API stays there."""
         with self._lock:
             for fault in self._script:
+                if scripted_only and not fault.path_contains:
+                    continue
                 if fault.path_contains.lower() in path.lower() and fault.tenant_id in (
                     None,
                     tenant_id,
@@ -73,7 +80,7 @@ class FaultInjector:
                     if fault.count <= 0:
                         self._script.remove(fault)
                     return self._count(fault.kind)
-            if self.config.rate and self._rng.random() < self.config.rate:
+            if not scripted_only and self.config.rate and self._rng.random() < self.config.rate:
                 return self._count(self._rng.choice(self.config.kinds))
             return None
 

@@ -19,6 +19,9 @@ from xero_pipeline.months import SANDBOX_HISTORY_MONTHS, month_start
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+# Plans (Organisation.Class) by tenant: an older one, then values new in Xero's 2026 OpenAPI.
+ORGANISATION_CLASSES = ("PREMIUM", "ULTRA", "SIMPLE", "BASICLITE")
+FOUR_PLACE_SHARE = 20  # one line in this many has a unit price to four decimal places
 
 REVENUE_CODES = ("200", "260", "270")
 EXPENSE_CODES = ("310", "400", "404", "412", "429", "453", "461", "469", "489", "493")
@@ -399,7 +402,7 @@ class OrgGenerator:
             else "AUSEASTERNSTANDARDTIME",
             "OrganisationEntityType": "COMPANY",
             "ShortCode": "!" + "".join(rng.choice(letters) for _ in range(5)),
-            "Class": "PREMIUM",
+            "Class": ORGANISATION_CLASSES[self.index % len(ORGANISATION_CLASSES)],
             "Edition": "BUSINESS",
             "LineOfBusiness": "Coffee roasting" if spec.country == "NZ" else "Software",
             "Addresses": [],
@@ -732,7 +735,8 @@ class DocumentExpander:
         sales = stub.type in ("ACCREC", "ACCRECCREDIT")
         lines = []
         for _ in range(stub.n_lines):
-            line_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            bits = rng.getrandbits(128)
+            line_id = str(uuid.UUID(int=bits, version=4))
             if sales:
                 roll = rng.random()
                 code = "200" if roll < 0.7 else ("260" if roll < 0.88 else "270")
@@ -754,7 +758,7 @@ class DocumentExpander:
                     Decimal("1.25"),
                 )
             )
-            unit = Decimal(rng.randint(500, 250_000)) / 100
+            unit = Decimal(rng.randint(500, 250_000)) / 100 + fine_price(bits)
             discount = (
                 rng.choice((Decimal(5), Decimal(10), Decimal("12.5")))
                 if sales and rng.random() < 0.1
@@ -789,6 +793,18 @@ class DocumentExpander:
         return price_lines(
             lines, stub.amount_types, self.tax_rate, self.sales_tax if sales else self.purchase_tax
         )
+
+
+def fine_price(bits: int) -> Decimal:
+    """The third and fourth decimal places of a unit price, for about one line in twenty: some
+    organisations price to four places (Xero then rounds UnitAmount to two unless a read asks
+    `unitdp=4`). Taken from bits the line has drawn already, so no other draw moves."""
+    if bits % FOUR_PLACE_SHARE:
+        return ZERO
+    ten_thousandths = 1 + (bits >> 16) % 99
+    if ten_thousandths % 10 == 0:  # keep the fourth place: 12.3450 would be three places
+        ten_thousandths += 1
+    return Decimal(ten_thousandths) / 10000
 
 
 def price_lines(

@@ -14,7 +14,8 @@ import socket
 import time
 import uuid
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -38,6 +39,7 @@ RESOURCES = {  # path segment (lower case) -> (resource, envelope key, paged)
     "creditnotes": ("CreditNote", "CreditNotes", True),
 }
 JSON_TYPE = "application/json; charset=utf-8"
+CENT = Decimal("0.01")
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 # Fields summaryOnly=true leaves out (Xero: "excluding computation-heavy fields").
@@ -149,6 +151,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet by default; the sandbox counts calls instead of logging them."""
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """Every response's `Date` header tells the sandbox clock, as Xero's tells Xero's: a
+        client that checks "is this in the future" must ask Xero's clock, not its own."""
+        if timestamp is None:
+            timestamp = self.server.sandbox.clock.now().timestamp()
+        return formatdate(timestamp, usegmt=True)
+
     def do_GET(self) -> None:
         self._handle("GET")
 
@@ -203,7 +212,7 @@ class Router:
         if lower == "/identity/connect/authorize" and method == "GET":
             return self.authorize(params), None
         if lower == "/connections" and method == "GET":
-            return self.connections(headers), None
+            return self.connections(headers)
         if lower.startswith("/__sandbox/"):
             return self.sandbox.admin.handle(method, lower, params, body), None
         if lower.startswith(API_PREFIX.lower()) and method == "GET":
@@ -235,21 +244,32 @@ class Router:
                 params.get("client_id", ""), redirect, params.get("scope", "")
             )
         except OAuthError as exc:
-            return json_response(400, {"error": exc.code})
-        query = {"code": code, "scope": params.get("scope", "")}
+            if not exc.redirect:  # no trustworthy client or redirect URI to send it back to
+                return json_response(400, {"error": exc.code})
+            return self._redirect(redirect, {"error": exc.code}, params)
+        return self._redirect(redirect, {"code": code, "scope": params.get("scope", "")}, params)
+
+    @staticmethod
+    def _redirect(redirect: str, query: dict[str, str], params: dict[str, str]) -> Response:
+        """Back to the client's redirect URI with the answer and its `state` (RFC 6749 4.1.2)."""
         if "state" in params:
-            query["state"] = params["state"]
+            query = {**query, "state": params["state"]}
         separator = "&" if "?" in redirect else "?"
         return Response(302, b"", headers={"Location": f"{redirect}{separator}{urlencode(query)}"})
 
-    def connections(self, headers: Any) -> Response:
+    def connections(self, headers: Any) -> tuple[Response, str | None]:
+        """The app's connected tenants. Scripted faults naming `connections` land here too."""
         try:
             grant = self.sandbox.identity.check(headers.get("Authorization"))
         except OAuthError as exc:
-            return problem(401, "Unauthorized", exc.code)
-        return json_response(
-            200, [self.sandbox.connection(t, grant.auth_event_id) for t in grant.tenant_ids]
-        )
+            return problem(401, "Unauthorized", exc.code), None
+        fault = self.sandbox.faults.next_fault("connections", None, scripted_only=True)
+        if fault == "slow":
+            time.sleep(self.sandbox.faults.config.slow_seconds)
+        if fault in ("500", "503", "429"):
+            return self._fault_response(fault, {}), None
+        connected = [self.sandbox.connection(t, grant.auth_event_id) for t in grant.tenant_ids]
+        return json_response(200, connected), fault
 
     # -- accounting ----------------------------------------------------------------------------
 
@@ -336,14 +356,14 @@ class Router:
                 envelope[envelope_key] = [xerojson.to_xero({**group, "Contacts": members})]
                 return xerojson.dumps(envelope)
             items = tenant.collection(resource)
+            places = 4 if params.get("unitdp", "").strip() == "4" else 2
             if record_id:
                 query = Query(ids=(record_id,), include_archived=True)
                 positions = tenant.select(resource, query)
                 if not positions:
                     raise SandboxError(404, "NotFound", record_id)
-                envelope[envelope_key] = [
-                    xerojson.to_xero(items.record(positions[0], with_lines=True))
-                ]
+                record = unit_amounts(items.record(positions[0], with_lines=True), places)
+                envelope[envelope_key] = [xerojson.to_xero(record)]
                 return xerojson.dumps(envelope)
             since = headers.get("If-Modified-Since")
             query = Query(
@@ -373,36 +393,62 @@ class Router:
                 }
         # Line items only on paged reads, as Xero does.
         with_lines = bool(paged) and not summary
-        key = (tenant.tenant_id, resource, query, tenant.version, with_lines, summary)
+        key = (tenant.tenant_id, resource, query, tenant.version, with_lines, summary, places)
         pages = self.sandbox.pages
         records = pages.get(
             (*key, start, stop),
-            lambda: self._render(tenant, resource, positions[start:stop], with_lines, summary),
+            lambda: self._render(
+                tenant, resource, positions[start:stop], with_lines, summary, places
+            ),
         )
         if paged and stop < len(positions):
             after = positions[stop : 2 * stop - start]
             pages.prefetch(
                 (*key, stop, 2 * stop - start),
-                lambda: self._render(tenant, resource, after, with_lines, summary),
+                lambda: self._render(tenant, resource, after, with_lines, summary, places),
             )
         head = xerojson.dumps(envelope)[:-1]  # the envelope, still open for the records
         return head + b',"' + envelope_key.encode() + b'":' + records + b"}"
 
     @staticmethod
     def _render(
-        tenant: TenantData, resource: str, positions: list[int], with_lines: bool, summary: bool
+        tenant: TenantData,
+        resource: str,
+        positions: list[int],
+        with_lines: bool,
+        summary: bool,
+        places: int,
     ) -> bytes:
         items = tenant.collection(resource)
         records = []
         with tenant.lock:
             for pos in positions:
-                record = items.record(pos, with_lines=with_lines)
+                record = unit_amounts(items.record(pos, with_lines=with_lines), places)
                 if resource == "ContactGroup":
                     record = {**record, "Contacts": []}
                 if summary:
                     record = {k: v for k, v in record.items() if k not in SUMMARY_EXCLUDED}
                 records.append(xerojson.to_xero(record))
         return xerojson.dumps(records)
+
+
+def unit_amounts(record: dict[str, Any], places: int) -> dict[str, Any]:
+    """Xero serves a line's UnitAmount rounded to two decimal places unless the read asks
+    `unitdp=4` (the sandbox rounds half up; Xero does not document how it rounds)."""
+    lines = record.get("LineItems")
+    if places >= 4 or not isinstance(lines, list):
+        return record
+    return {**record, "LineItems": [_rounded_unit(line) for line in lines]}
+
+
+def _rounded_unit(line: Any) -> Any:
+    unit = line.get("UnitAmount") if isinstance(line, dict) else None
+    if not isinstance(unit, Decimal) or not unit.is_finite() or unit.as_tuple().exponent >= -2:
+        return line  # already two places or fewer, or bad data served as it was put
+    try:
+        return {**line, "UnitAmount": unit.quantize(CENT, rounding=ROUND_HALF_UP)}
+    except InvalidOperation:  # too many digits to round: bad data, served as it was put
+        return line
 
 
 def resource_segment(resource: str) -> str:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from xero_pipeline.sandbox import where as where_lang
+from xero_pipeline.sandbox import xerojson
 from xero_pipeline.sandbox.generator import (
     DocStub,
     DocumentExpander,
@@ -192,7 +193,8 @@ class DocumentCollection(Collection):
         stub = self.stubs[pos]
         override = self.overrides.get(stub.id)
         if override is not None:
-            full = {**override, "Contact": self.contact_ref(override["Contact"]["ContactID"])}
+            contact = self.contact_ref(override["Contact"]["ContactID"])
+            full = with_updated_string({**override, "Contact": contact})
         else:
             full = self._expand(stub)
         if not with_lines:
@@ -216,6 +218,7 @@ class DocumentCollection(Collection):
             "LineItems": lines,
             **totals,
             "UpdatedDateUTC": stub.updated,
+            "UpdatedDateUTCString": xerojson.iso_utc(stub.updated),
             "CurrencyCode": stub.currency,
             "CurrencyRate": stub.rate,
             "HasAttachments": False,
@@ -245,7 +248,7 @@ class DocumentCollection(Collection):
             contact_id=full["Contact"]["ContactID"],
             date=full["Date"],
             due_date=full.get("DueDate") or full["Date"],
-            updated=full["UpdatedDateUTC"],
+            updated=full.get("UpdatedDateUTC"),  # None: bad data put on purpose
             currency=full.get("CurrencyCode", ""),
             rate=full.get("CurrencyRate", Decimal(1)),
             amount_types=full.get("LineAmountTypes", "Exclusive"),
@@ -261,7 +264,11 @@ class DocumentCollection(Collection):
         stub = self.stubs[pos]
         self.overrides[stub.id] = full
         # Keep the stub's fast-path fields in step with the override.
-        stub.status, stub.date, stub.updated = full["Status"], full["Date"], full["UpdatedDateUTC"]
+        stub.status, stub.date, stub.updated = (
+            full["Status"],
+            full["Date"],
+            full.get("UpdatedDateUTC"),
+        )
         stub.number, stub.type = full.get(self.number_field, ""), full["Type"]
         stub.contact_id = full["Contact"]["ContactID"]
         stub.currency = full.get("CurrencyCode", stub.currency)
@@ -274,6 +281,22 @@ class DocumentCollection(Collection):
             return self.position[doc_id.lower()]
         except KeyError:
             raise SandboxError(404, "NotFound", f"no {self.resource} {doc_id}") from None
+
+
+def with_updated_string(document: dict[str, Any]) -> dict[str, Any]:
+    """Xero's 2026 schema adds `UpdatedDateUTCString` (ISO 8601, to the second, `Z`) beside
+    `UpdatedDateUTC` on invoices and credit notes; derived here so an edit never leaves it stale.
+    A document put without `UpdatedDateUTC` (bad data) keeps whatever string it was given."""
+    updated = document.get("UpdatedDateUTC")
+    if not isinstance(updated, datetime):
+        return document
+    out: dict[str, Any] = {}
+    for key, value in document.items():
+        if key != "UpdatedDateUTCString":
+            out[key] = value
+        if key == "UpdatedDateUTC":
+            out["UpdatedDateUTCString"] = xerojson.iso_utc(updated)
+    return out
 
 
 def settlement(

@@ -33,6 +33,12 @@ def envelope_date(value: datetime) -> str:
     return f"/Date({ms_since_epoch(value)})/"
 
 
+def iso_utc(value: datetime) -> str:
+    """`UpdatedDateUTCString`: ISO 8601 in UTC to the second, as Xero's example
+    (`2019-11-14T18:10:38Z`)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def date_string(value: date | datetime) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%dT%H:%M:%S")

@@ -24,12 +24,20 @@ from xero_pipeline.xero.tokens import TokenStore
 
 log = logging.getLogger(__name__)
 
-READ_SCOPES = (
-    "offline_access accounting.contacts.read accounting.settings.read accounting.transactions.read"
-)
+OFFLINE = "offline_access"  # refresh tokens: meaningless to a custom connection
 REFRESH_MARGIN_SECONDS = 120  # refresh this long before Xero says the token expires
 TOKEN_TIMEOUT_SECONDS = 30
 RECONNECT = "Reconnect with `xero-pipeline connect`."
+SCOPE_ADVICE = (
+    "Apps created on or after 2 March 2026 may ask only for Xero's granular scopes "
+    "(accounting.invoices.read, not accounting.transactions.read): leave XERO_SCOPES unset, "
+    "or list scopes the app holds."
+)
+
+
+def refused_scopes(scopes: str) -> str:
+    """What to say when Xero answers `invalid_scope`."""
+    return f"Xero refused the scopes asked for (invalid_scope: {scopes}). {SCOPE_ADVICE}"
 
 
 @dataclass
@@ -80,7 +88,10 @@ class TokenProvider:
         with self.store.locked():
             stored = self.store.read(client_id)
             if stored is None:
-                body = self._post({"grant_type": "client_credentials"})
+                form = {"grant_type": "client_credentials"}
+                if self.settings.scopes:  # else: every scope the connection was granted
+                    form["scope"] = " ".join(s for s in self.settings.scopes if s != OFFLINE)
+                body = self._post(form)
             else:
                 # Re-read inside the lock: another process may have rotated it a moment ago.
                 body = self._post(
@@ -122,6 +133,8 @@ class TokenProvider:
                 "Xero no longer accepts the stored refresh token (invalid_grant: "
                 "it was retired, revoked or unused for 60 days). " + RECONNECT
             )
+        if error == "invalid_scope":
+            raise XeroAuthError(refused_scopes(form.get("scope", "")))
         if error == "unauthorized_client" and form["grant_type"] == "client_credentials":
             raise XeroAuthError(
                 "This Xero app is not a custom connection and no refresh token "

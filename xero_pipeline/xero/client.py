@@ -2,8 +2,10 @@
 
 `get` sends one GET with the tenant header and a fresh token, under the tenant's governor, and
 retries what is worth retrying (429, 5xx, timeouts, dropped connections) with exponential backoff
-and jitter. `pages` reads a paged resource at 1000 a page, one page in memory at a time;
-`changed_since` reads what changed after a committed watermark.
+and jitter; `tenants` asks /connections the same way (it has no tenant, so no governor), and says
+"reconnect" only when Xero refuses the app's credentials, not when it is merely unavailable.
+`pages` reads a paged resource at 1000 a page, one page in memory at a time; `changed_since`
+reads what changed after a committed watermark.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -27,7 +31,7 @@ from xero_pipeline.xero.errors import (
     XeroUnavailableError,
 )
 from xero_pipeline.xero.governor import Governors, Limits
-from xero_pipeline.xero.parse import decode, parse_timestamp
+from xero_pipeline.xero.parse import decode, parse_timestamp, updated_stamp
 from xero_pipeline.xero.settings import XeroSettings
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,20 @@ PAGE_SIZE = 1000
 # it but not yet visible when it was read (Xero's writes are not instantly visible to reads) is
 # read the next time. Re-reading the rest changes nothing: publishes are idempotent.
 READ_OVERLAP = timedelta(minutes=5)
+# Resources whose UnitAmount Xero rounds to two decimal places unless asked for four (`unitdp=4`):
+# every read of them asks, so prices entered to four places arrive as entered.
+UNIT_DECIMALS = {"unitdp": 4}
+UNIT_DECIMALS_RESOURCES = frozenset(
+    {
+        "Invoices",
+        "CreditNotes",
+        "BankTransactions",
+        "Items",
+        "Overpayments",
+        "Prepayments",
+        "Receipts",
+    }
+)
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 TRANSPORT_ERRORS = (
     requests.ConnectionError,
@@ -87,6 +105,24 @@ def endpoint_of(path: str) -> str:
     return path.split("/", 1)[0]
 
 
+def xero_clock(response: requests.Response) -> datetime | None:
+    """Xero's clock when it answered: the HTTP `Date` header (to the second), in UTC."""
+    value = response.headers.get("Date")
+    if not value:
+        return None
+    try:
+        stamp = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return stamp.astimezone(UTC) if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def _worth_a_refresh(response: requests.Response, tenant_id: str | None) -> bool:
+    """A 401 a new access token may cure: Xero's TokenExpired, or any 401 from /connections
+    (which answers nothing more specific). A missing scope is not cured by refreshing."""
+    return tenant_id is None or "TokenExpired" in response.text
+
+
 class XeroClient:
     def __init__(
         self,
@@ -113,23 +149,12 @@ class XeroClient:
 
     def tenants(self) -> list[Tenant]:
         """The connected organisations, narrowed to XERO_TENANT_IDS when it is set."""
-        token = self.tokens.access_token()
-        try:
-            response = self.session.get(
-                f"{self.settings.api_base}/connections",
-                timeout=self.retry.timeout_seconds,
-                headers={"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"},
-            )
-        except TRANSPORT_ERRORS as exc:
-            raise XeroUnavailableError(
-                f"could not list Xero connections: {type(exc).__name__}"
-            ) from None
-        self.stats.calls[("-", "connections")] += 1
-        if response.status_code != 200:
-            raise XeroAuthError(
-                f"Xero answered {response.status_code} to /connections. "
-                "Reconnect with `xero-pipeline connect`."
-            )
+        response = self._call(
+            f"{self.settings.api_base}/connections",
+            "/connections",
+            {"Accept": "application/json"},
+            tenant_id=None,
+        )
         connected = [
             Tenant(c["tenantId"], c.get("tenantName") or "", c.get("tenantType") or "")
             for c in decode(response.content)
@@ -155,20 +180,43 @@ class XeroClient:
         params: dict[str, Any] | None = None,
         modified_since: datetime | None = None,
     ) -> dict[str, Any]:
-        """GET /api.xro/2.0/{path} for a tenant; Xero's JSON with exact decimals."""
+        """GET /api.xro/2.0/{path} for a tenant; Xero's JSON with exact decimals (unit prices to
+        four places). Notes Xero's clock for the tenant (`server_time`)."""
         url = f"{self.settings.api_base}/api.xro/2.0/{path}"
+        if endpoint_of(path) in UNIT_DECIMALS_RESOURCES:
+            params = {**UNIT_DECIMALS, **(params or {})}
         headers = {"Xero-tenant-id": tenant_id, "Accept": "application/json"}
         if modified_since is not None:
             headers["If-Modified-Since"] = modified_since.astimezone(UTC).strftime(
                 "%Y-%m-%dT%H:%M:%S"
             )
-        governor = self.governors[tenant_id]
+        response = self._call(url, path, headers, tenant_id=tenant_id, params=params)
+        body = decode(response.content)
+        stamp = xero_clock(response) or _safe_timestamp(body.get("DateTimeUTC"))
+        if stamp is not None:
+            self.server_time[tenant_id] = stamp
+        return body
+
+    def _call(
+        self,
+        url: str,
+        path: str,
+        headers: dict[str, str],
+        *,
+        tenant_id: str | None,
+        params: dict[str, Any] | None = None,
+    ) -> requests.Response:
+        """One GET done right: a fresh token, the tenant's governor (none for /connections,
+        `tenant_id` None: it is outside the per-tenant limits), retries for 5xx, timeouts and
+        dropped connections, 429s waited out, one token refresh on a 401. The 200 response."""
+        governor = self.governors[tenant_id] if tenant_id is not None else None
+        key = (tenant_id or "-", endpoint_of(path.lstrip("/")))
         failures = limited = 0
         refreshed = False
         while True:
             token = self.tokens.access_token()
             response, problem = None, None
-            with governor.call():
+            with governor.call() if governor is not None else nullcontext():
                 try:
                     response = self.session.get(
                         url,
@@ -178,44 +226,41 @@ class XeroClient:
                     )
                 except TRANSPORT_ERRORS as exc:
                     problem = type(exc).__name__
-            self.stats.calls[(tenant_id, endpoint_of(path))] += 1
+            self.stats.calls[key] += 1
             if response is not None:
-                governor.observe(response.headers)
+                if governor is not None:
+                    governor.observe(response.headers)
                 if response.status_code == 200:
-                    body = decode(response.content)
-                    stamp = _safe_timestamp(body.get("DateTimeUTC"))
-                    if stamp is not None:
-                        self.server_time[tenant_id] = stamp
-                    return body
+                    return response
                 if (
                     response.status_code == 401
-                    and "TokenExpired" in response.text
                     and not refreshed
+                    and _worth_a_refresh(response, tenant_id)
                 ):
                     self.tokens.expired(token)
                     refreshed = True
                     continue
                 if response.status_code == 429:
                     limited += 1
-                    wait = self._rate_limited(tenant_id, path, response, limited)
-                    time.sleep(wait)
+                    time.sleep(self._rate_limited(tenant_id, path, response, limited))
                     continue
                 if response.status_code not in RETRYABLE_STATUSES:
                     raise self._refusal(tenant_id, path, response)
                 problem = f"{response.status_code} {response.text[:80]!r}"
             failures += 1
-            self.stats.retries[(tenant_id, endpoint_of(path))] += 1
+            self.stats.retries[key] += 1
+            where = f" (tenant {tenant_id})" if tenant_id else ""
             if failures >= self.retry.attempts:
                 raise XeroUnavailableError(
-                    f"Xero kept failing for GET {path} (tenant {tenant_id}): {problem}, "
+                    f"Xero kept failing for GET {path}{where}: {problem}, "
                     f"{failures} attempts. Try again later; nothing was published."
                 )
             wait = self.retry.backoff(failures)
             log.warning(
-                "Xero: %s for %s (tenant %s); retry %d of %d in %.1f s",
+                "Xero: %s for %s%s; retry %d of %d in %.1f s",
                 problem,
                 path,
-                tenant_id,
+                where,
                 failures,
                 self.retry.attempts - 1,
                 wait,
@@ -223,31 +268,32 @@ class XeroClient:
             time.sleep(wait)
 
     def _rate_limited(
-        self, tenant_id: str, path: str, response: requests.Response, count: int
+        self, tenant_id: str | None, path: str, response: requests.Response, count: int
     ) -> float:
         problem = response.headers.get("X-Rate-Limit-Problem", "").lower()
         try:
             retry_after = float(response.headers.get("Retry-After", "60"))
         except ValueError:
             retry_after = 60.0
-        if problem == "day":
+        if problem == "day" and tenant_id is not None:
             raise DayLimitReached(tenant_id, datetime.now(UTC) + timedelta(seconds=retry_after))
+        where = f" (tenant {tenant_id})" if tenant_id else ""
         if count >= self.retry.rate_limited_attempts:
             raise XeroUnavailableError(
-                f"Xero rate-limited GET {path} (tenant {tenant_id}) "
+                f"Xero rate-limited GET {path}{where} "
                 f"{count} times in a row ({problem or 'unknown limit'})."
             )
         log.warning(
-            "Xero: rate limited (%s) on %s (tenant %s); waiting %.0f s as asked",
+            "Xero: rate limited (%s) on %s%s; waiting %.0f s as asked",
             problem or "unknown limit",
             path,
-            tenant_id,
+            where,
             retry_after,
         )
         return retry_after
 
     @staticmethod
-    def _refusal(tenant_id: str, path: str, response: requests.Response) -> Exception:
+    def _refusal(tenant_id: str | None, path: str, response: requests.Response) -> Exception:
         status = response.status_code
         try:
             body = decode(response.content)
@@ -269,11 +315,12 @@ class XeroClient:
                 "the app lacks a scope this read needs"
                 if "AuthorizationUnsuccessful" in message
                 else "Xero refused the token"
+                + (" even after a refresh" if tenant_id is None else "")
             )
             return XeroAuthError(
                 f"{what} ({message}) for GET {path}. Reconnect with `xero-pipeline connect`."
             )
-        if status == 403:
+        if status == 403 and tenant_id is not None:
             message += (
                 f" — tenant {tenant_id} is not connected to this app, or its access was "
                 "revoked; reconnect with `xero-pipeline connect`"
@@ -379,7 +426,7 @@ class XeroClient:
         else:
             found = iter(self.get(tenant_id, path, params, watermark).get(key) or [])
         for record in found:
-            updated = parse_timestamp(record.get("UpdatedDateUTC"))
+            updated = parse_timestamp(updated_stamp(record))
             if watermark is None or updated is None or updated > watermark:
                 yield record
 

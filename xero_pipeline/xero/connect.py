@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
-from xero_pipeline.xero.auth import READ_SCOPES, TOKEN_TIMEOUT_SECONDS
+from xero_pipeline.xero.auth import TOKEN_TIMEOUT_SECONDS, refused_scopes
 from xero_pipeline.xero.errors import XeroAuthError
 from xero_pipeline.xero.secret import Secret
 from xero_pipeline.xero.settings import XeroSettings
@@ -30,7 +30,7 @@ def authorize_url(settings: XeroSettings, redirect_uri: str, state: str) -> str:
         "response_type": "code",
         "client_id": settings.client_id,
         "redirect_uri": redirect_uri,
-        "scope": READ_SCOPES,
+        "scope": settings.consent_scopes,
         "state": state,
     }
     return f"{settings.authorize_url}?{urlencode(query)}"
@@ -56,7 +56,10 @@ def exchange_code(
         )
     refresh = response.json().get("refresh_token")
     if not refresh:
-        raise XeroAuthError("Xero returned no refresh token: the app must ask for offline_access")
+        raise XeroAuthError(
+            "Xero returned no refresh token: the app must ask for offline_access "
+            "(add it to XERO_SCOPES)"
+        )
     store = TokenStore(settings.token_path)
     with store.locked():
         store.write(settings.client_id, Secret(refresh))
@@ -126,6 +129,8 @@ def connect(
     answer = server.answer
     if answer.get("state") != state:
         raise XeroAuthError("the redirect's state does not match this consent; try again")
+    if answer.get("error") == "invalid_scope":
+        raise XeroAuthError(refused_scopes(settings.consent_scopes))
     if "code" not in answer:
         raise XeroAuthError(f"Xero did not grant access: {answer.get('error', 'no code')}")
     exchange_code(settings, answer["code"], redirect_uri)

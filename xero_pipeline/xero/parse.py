@@ -6,6 +6,7 @@
   offset says where the organisation is, not when.
 - A document's date is the organisation's local date: `DateString` when present, which is what
   Xero shows, else the `/Date(…)/` value moved by its offset.
+- `UpdatedDateUTC`, else Xero's 2026 `UpdatedDateUTCString` (ISO 8601), says when a record changed.
 - Unknown fields are left alone: callers keep the raw record beside the columns they type.
 """
 
@@ -54,6 +55,16 @@ def parse_timestamp(value: Any) -> datetime | None:
     except ValueError:
         raise XeroParseError(f"not a timestamp: {value[:60]!r}") from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def updated_stamp(record: dict[str, Any]) -> Any:
+    """When Xero last changed a record, as sent: `UpdatedDateUTC` (`/Date(…)/`, to the
+    millisecond) when present, else the ISO 8601 `UpdatedDateUTCString` that Xero's 2026 schema
+    adds beside it on invoices, credit notes and payments. Parse it with `parse_timestamp`."""
+    value = record.get("UpdatedDateUTC")
+    if value is None or value == "":
+        return record.get("UpdatedDateUTCString")
+    return value
 
 
 def parse_date(value: Any, date_string: Any = None) -> date | None:

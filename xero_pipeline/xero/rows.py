@@ -12,7 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 from xero_pipeline.xero.links import contact_url, credit_note_url, invoice_url
-from xero_pipeline.xero.parse import XeroParseError, parse_date, parse_timestamp, to_decimal
+from xero_pipeline.xero.parse import (
+    XeroParseError,
+    parse_date,
+    parse_timestamp,
+    to_decimal,
+    updated_stamp,
+)
 
 
 def _safe(parse: Callable[[Any], Any], value: Any) -> Any:
@@ -233,7 +239,7 @@ def document_rows(
         "currency_code": _text(doc.get("CurrencyCode")),
         "currency_rate": _money(doc.get("CurrencyRate")),
         "fully_paid_on_date": _safe(parse_date, doc.get("FullyPaidOnDate")),
-        "updated_date_utc": _safe(parse_timestamp, doc.get("UpdatedDateUTC")),
+        "updated_date_utc": _safe(parse_timestamp, updated_stamp(doc)),
         **extra,
         "xero_url": link,
         "raw": {k: v for k, v in doc.items() if k != "LineItems"},

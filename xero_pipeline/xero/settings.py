@@ -8,6 +8,7 @@ never a silent fallback to the sandbox.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,26 @@ from xero_pipeline.xero.secret import Secret
 DEFAULT_API_BASE = "https://api.xero.com"
 DEFAULT_IDENTITY_BASE = "https://identity.xero.com"
 LIVE_AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
+# Xero's granular read scopes: apps created on or after 2 March 2026 may ask for no others
+# (`accounting.invoices.read` instead of the broad `accounting.transactions.read`).
+DEFAULT_SCOPES = (
+    "offline_access",
+    "accounting.contacts.read",
+    "accounting.settings.read",
+    "accounting.invoices.read",
+)
+# What the reads need, each as the scopes any one of which grants it (write scopes include read).
+NEEDED_SCOPES = {
+    "contacts and contact groups": ("accounting.contacts.read", "accounting.contacts"),
+    "the organisation and accounts": ("accounting.settings.read", "accounting.settings"),
+    "invoices and credit notes": (
+        "accounting.invoices.read",
+        "accounting.invoices",
+        "accounting.transactions.read",
+        "accounting.transactions",
+    ),
+}
+_SCOPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 
 
 def project_data() -> Path:
@@ -39,11 +60,17 @@ class XeroSettings:
     api_base: str = DEFAULT_API_BASE
     identity_base: str = DEFAULT_IDENTITY_BASE
     token_path: Path = field(default_factory=lambda: project_data() / "xero_tokens.json")
+    scopes: tuple[str, ...] = ()  # XERO_SCOPES; empty: not set (see `consent_scopes`)
 
     @property
     def sandbox(self) -> bool:
         """True when no Xero app is configured: the pipeline then starts the built-in sandbox."""
         return self.client_id is None
+
+    @property
+    def consent_scopes(self) -> str:
+        """The scopes the consent step asks for: XERO_SCOPES, else Xero's granular read scopes."""
+        return " ".join(self.scopes or DEFAULT_SCOPES)
 
     @property
     def authorize_url(self) -> str:
@@ -87,6 +114,7 @@ class XeroSettings:
             api_base=api_base,
             identity_base=identity_base,
             token_path=token_path,
+            scopes=_scopes(env.get("XERO_SCOPES", "")),
         )
 
 
@@ -117,3 +145,22 @@ def _tenant_ids(raw: str) -> tuple[str, ...]:
                 "list the ids /connections shows, comma-separated",
             ) from None
     return tuple(tenant_ids)
+
+
+def _scopes(raw: str) -> tuple[str, ...]:
+    """XERO_SCOPES: space- or comma-separated; () when unset (the granular read scopes apply).
+    Set it only for an app created before 2 March 2026 that still holds the broad scope."""
+    scopes = tuple(dict.fromkeys(s for s in re.split(r"[\s,]+", raw.strip()) if s))
+    if not scopes:
+        return ()
+    for scope in scopes:
+        if not _SCOPE.match(scope):
+            raise ConfigError(
+                "XERO_SCOPES",
+                f"{scope[:60]!r} is not a Xero scope; list scopes such as "
+                f"{' '.join(DEFAULT_SCOPES)}, separated by spaces or commas",
+            )
+    for what, any_of in NEEDED_SCOPES.items():
+        if not set(any_of) & set(scopes):
+            raise ConfigError("XERO_SCOPES", f"has no scope to read {what}: add {any_of[0]}")
+    return scopes

@@ -196,12 +196,15 @@ def account_statuses(engine: Engine) -> dict[tuple[str, str], str]:
         return {(tenant, code): status for tenant, code, status in rows if code}
 
 
-def gate(kind: DocumentKind, headers: Rows, lines: Rows, where: str) -> tuple[GateResult, ...]:
-    """Run the header and line suites; raise GateFailed (naming `where`) unless both pass."""
+def gate(
+    kind: DocumentKind, headers: Rows, lines: Rows, where: str, now: datetime | None = None
+) -> tuple[GateResult, ...]:
+    """Run the header and line suites; raise GateFailed (naming `where`) unless both pass.
+    `now`: Xero's clock when it answered the read (see `validate`)."""
     header_table, line_table = tables(kind)
     gates = (
-        validate(header_table.name, headers, key_columns(header_table)),
-        validate(line_table.name, lines, key_columns(line_table)),
+        validate(header_table.name, headers, key_columns(header_table), now),
+        validate(line_table.name, lines, key_columns(line_table), now),
     )
     passed_or_raise(where, *gates)
     return gates

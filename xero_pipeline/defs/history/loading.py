@@ -274,7 +274,10 @@ class MonthLoad:
                         self.context, self.client, engine, tenant, f"{kind.path} {self.start:%Y-%m}"
                     )
             add_gate_columns(kind, self.headers, self.lines, account_statuses(engine))
-        return gate(kind, self.headers, self.lines, f"{kind.path} {self.start:%Y-%m}")
+        # "now" for the suites is Xero's clock, as it last answered for these tenants.
+        clocks = [self.client.server_time.get(t.tenant_id) for t in self.tenants]
+        now = max((c for c in clocks if c is not None), default=None)
+        return gate(kind, self.headers, self.lines, f"{kind.path} {self.start:%Y-%m}", now)
 
 
 def report_touched(
