@@ -22,5 +22,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     defs = dg.Definitions.merge(
         load_defs(xero_pipeline.defs, project_root=PROJECT_ROOT),
-        dg.Definitions(resources=pipeline_resources()),
+        # Each run in one process: its steps share the run's Xero limits and the warehouse's
+        # write locks anyway, and a process per step costs seconds of start-up for nothing.
+        dg.Definitions(resources=pipeline_resources(), executor=dg.in_process_executor),
     )

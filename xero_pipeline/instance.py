@@ -34,6 +34,8 @@ DOCUMENTS_POOL = "xero_documents"
 NOTIFICATIONS_TAG = "xero/notifications"
 NOTIFICATIONS_SEND = "send"
 MAX_CONCURRENT_RUNS = 4
+USER_CODE_RETRIES = 3
+USER_CODE_RETRY_SECONDS = 10
 POOLS = (DOCUMENTS_POOL,)
 
 
@@ -43,6 +45,12 @@ def run_queue_settings() -> dict[str, Any]:
         "run_coordinator": {
             "module": "dagster.core.run_coordinator",
             "class": "QueuedRunCoordinator",
+            # A code server slow to answer (a busy machine, a redeploy) puts the run back in the
+            # queue a few times instead of failing it.
+            "config": {
+                "max_user_code_failure_retries": USER_CODE_RETRIES,
+                "user_code_failure_retry_delay": USER_CODE_RETRY_SECONDS,
+            },
         },
         "concurrency": {
             "runs": {

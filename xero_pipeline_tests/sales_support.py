@@ -219,3 +219,24 @@ def rollup(lines: list[SandboxLine], key=lambda line: (line.tenant_id, line.mont
         group.lines += 1
         group.contacts.add(line.contact_id)
     return dict(groups)
+
+
+def assert_sales_equal_the_sandbox(sandbox: Sandbox, url: str, first: date, last: date) -> None:
+    """The fact (every line, its month and net amount) and the rollup's document counts equal
+    what the sandbox's approved sales documents of first..last's month say."""
+    lines = sandbox_sales_lines(sandbox, first, last)
+    facts = query(
+        url,
+        "SELECT tenant_id, COALESCE(invoice_id, credit_note_id), line_number, month, net_amount "
+        "FROM fct_sales_lines",
+    )
+    assert sorted((t, d, n, day(m), dec(a).quantize(CENT)) for t, d, n, m, a in facts) == sorted(
+        (x.tenant_id, x.document_id, x.line_number, x.month, x.net) for x in lines
+    )
+    rows = query(
+        url,
+        "SELECT tenant_id, month, account_code, invoice_count FROM sales_by_account_code_monthly",
+    )
+    assert {(t, day(m), c): n for t, m, c, n in rows} == {
+        key: len(group.documents) for key, group in rollup(lines).items()
+    }
