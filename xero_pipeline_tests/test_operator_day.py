@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import date
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -205,5 +206,5 @@ def test_an_operators_day_ends_with_the_warehouse_equal_to_xero(day):
         key=lambda run: run.start or 0,
     )
     assert len({run.job for run in writers}) == 2
-    for earlier, later in zip(writers, writers[1:], strict=False):
+    for earlier, later in pairwise(writers):
         assert earlier.end is not None and earlier.end <= (later.start or 0)
