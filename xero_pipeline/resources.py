@@ -29,7 +29,7 @@ from xero_pipeline.sandbox.consent import REDIRECT_URI, consent_code
 from xero_pipeline.sandbox.customers import write_sample_csv
 from xero_pipeline.warehouse.engine import connect, warehouse_url
 from xero_pipeline.xero.auth import TokenProvider
-from xero_pipeline.xero.client import Tenant, XeroClient
+from xero_pipeline.xero.client import PAGE_SIZE, Tenant, XeroClient
 from xero_pipeline.xero.connect import authorize_url, exchange_code
 from xero_pipeline.xero.governor import Limits
 from xero_pipeline.xero.secret import Secret
@@ -61,6 +61,7 @@ class XeroResource(dg.ConfigurableResource):
 
     minute_limit: int = 60
     minute_seconds: float = 60.0
+    page_size: int = PAGE_SIZE  # records a page (Xero allows 1 to 1000; fewer: more calls)
 
     _client: XeroClient | None = PrivateAttr(default=None)
     _tenants: list[Tenant] | None = PrivateAttr(default=None)
@@ -71,7 +72,9 @@ class XeroResource(dg.ConfigurableResource):
 
     def _start(self, settings: XeroSettings, context: dg.InitResourceContext) -> None:
         limits = Limits(per_minute=self.minute_limit, minute_seconds=self.minute_seconds)
-        self._client = XeroClient(settings, TokenProvider(settings), limits=limits)
+        self._client = XeroClient(
+            settings, TokenProvider(settings), limits=limits, page_size=self.page_size
+        )
 
     @property
     def source_note(self) -> str | None:

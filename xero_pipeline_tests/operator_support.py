@@ -55,7 +55,6 @@ QUIET_SCHEDULES = {
 }
 # Variables of the test process that must not leak into the daemon's pipeline.
 DROPPED = ("DAGSTER_HOME", "WAREHOUSE_URL", "CUSTOMERS_SOURCE", "XERO_TENANT_IDS")
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 IN_FLIGHT = {
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -175,8 +174,8 @@ class Operator:
         self, *jobs: str | tuple[str, Mapping[str, str]], config: Mapping[str, Any] | None = None
     ) -> list[str]:
         """Submit runs to the run queue at once (`dagster job launch` each, side by side):
-        a job name, or (name, tags); `config` is run config for all of them (IN_PROCESS saves
-        a process per step). Returns their run ids, in order."""
+        a job name, or (name, tags); `config` is run config for all of them. Returns their
+        run ids, in order."""
         requests = [(job, {}) if isinstance(job, str) else job for job in jobs]
         run_ids = [str(uuid.uuid4()) for _ in requests]
         extra = ["--config-json", json.dumps(dict(config))] if config else []

@@ -27,7 +27,7 @@ from xero_pipeline.months import month_start
 from xero_pipeline.sandbox import Sandbox, SandboxConfig
 from xero_pipeline.sandbox.limits import LimitConfig
 from xero_pipeline_tests.conftest import AS_OF
-from xero_pipeline_tests.operator_support import IN_PROCESS, Operator, operator_daemon
+from xero_pipeline_tests.operator_support import Operator, operator_daemon
 from xero_pipeline_tests.sales_support import org_specs, query
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
@@ -123,7 +123,7 @@ def world(pg_admin: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
     assert first == month_start(AS_OF, 2).isoformat()
     try:
         with operator_daemon(workdir, pg_admin, sandbox, env) as op:
-            op.wait_for_runs(op.launch("reference_data", config=IN_PROCESS))
+            op.wait_for_runs(op.launch("reference_data"))
             history = (
                 "sales_history",
                 {
@@ -131,7 +131,7 @@ def world(pg_admin: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
                     "dagster/asset_partition_range_end": last,
                 },
             )
-            op.wait_for_runs(op.launch(history, config=IN_PROCESS))
+            op.wait_for_runs(op.launch(history))
             loaded_at = time.time()
             op.wait_for(
                 lambda: nothing_to_announce_since(op, loaded_at),

@@ -22,7 +22,7 @@ from xero_pipeline.months import month_start
 from xero_pipeline.sandbox import Sandbox, SandboxConfig
 from xero_pipeline.sandbox.limits import LimitConfig
 from xero_pipeline_tests.conftest import AS_OF
-from xero_pipeline_tests.operator_support import IN_PROCESS, Operator, operator_daemon
+from xero_pipeline_tests.operator_support import Operator, operator_daemon
 from xero_pipeline_tests.sales_support import (
     assert_sales_equal_the_sandbox,
     org_specs,
@@ -51,12 +51,12 @@ def day(pg_admin: Any, tmp_path) -> Iterator[tuple[Operator, Sandbox]]:
     }
     try:
         with operator_daemon(tmp_path, pg_admin, sandbox, env) as op:
-            op.wait_for_runs(op.launch("reference_data", config=IN_PROCESS))
+            op.wait_for_runs(op.launch("reference_data"))
             history = {
                 "dagster/asset_partition_range_start": FIRST.isoformat(),
                 "dagster/asset_partition_range_end": LAST.isoformat(),
             }
-            op.wait_for_runs(op.launch(("sales_history", history), config=IN_PROCESS), 600)
+            op.wait_for_runs(op.launch(("sales_history", history)), 600)
             yield op, sandbox
     finally:
         sandbox.stop()
@@ -181,7 +181,7 @@ def test_an_operators_day_ends_with_the_warehouse_equal_to_xero(day):
         )
 
     op.wait_for(settled, SHOWS_WITHIN, "a sync and a reconciliation after the last change")
-    assert_equal_to_sandbox(sandbox, op.warehouse_url)
+    assert_equal_to_sandbox(sandbox, op.warehouse_url, since=FIRST)
     assert_sales_equal_the_sandbox(sandbox, op.warehouse_url, FIRST, LAST)
     contacts = query(
         op.warehouse_url,

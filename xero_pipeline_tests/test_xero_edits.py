@@ -12,7 +12,7 @@ from datetime import date
 import dagster as dg
 import pytest
 
-from xero_pipeline.defs.history.documents import read_month
+from xero_pipeline.defs.history.documents import read
 from xero_pipeline.defs.history.loading import MonthLoad
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.sandbox import Sandbox
@@ -229,7 +229,7 @@ def test_a_month_re_read_before_a_sync_commits_never_publishes_older_data(loaded
     tenants = client.tenants()
     codes = dict(query(warehouse_url, "SELECT tenant_id, short_code FROM xero_organisation"))
     stale = {
-        t.tenant_id: read_month(
+        t.tenant_id: read(
             client, INVOICES, t, codes.get(t.tenant_id), params={"where": date_window(*month)}
         )
         for t in tenants

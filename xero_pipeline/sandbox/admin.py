@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from xero_pipeline.sandbox import xerojson
+from xero_pipeline.sandbox.churn import ChurnConfig
 from xero_pipeline.sandbox.faults import ScriptedFault
 from xero_pipeline.sandbox.limits import LimitConfig
 from xero_pipeline.sandbox.server import Response, decode_json, json_response
@@ -57,6 +58,9 @@ class Admin:
                 return json_response(200, {"now": now.isoformat()})
             if method == "POST" and action == "faults":
                 return json_response(200, self._faults(payload))
+            if method == "POST" and action == "churn":
+                self.sandbox.churn.configure(ChurnConfig(**payload))
+                return json_response(200, dataclasses.asdict(self.sandbox.churn.config))
             if method == "POST" and action == "limits":
                 self.sandbox.limiter.config = LimitConfig(**payload)
                 return json_response(200, dataclasses.asdict(self.sandbox.limiter.config))

@@ -11,6 +11,7 @@ from typing import Any
 from xero_pipeline.sandbox import xerojson
 from xero_pipeline.sandbox.admin import Admin
 from xero_pipeline.sandbox.auth import ALL_READ_SCOPES, AuthConfig, ClientApp, IdentityService
+from xero_pipeline.sandbox.churn import Churn, ChurnConfig
 from xero_pipeline.sandbox.clock import SandboxClock
 from xero_pipeline.sandbox.faults import FaultConfig, FaultInjector
 from xero_pipeline.sandbox.generator import OrgGenerator, OrgSpec, default_orgs
@@ -41,6 +42,7 @@ class SandboxConfig:
     limits: LimitConfig = field(default_factory=LimitConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    churn: ChurnConfig = field(default_factory=ChurnConfig)  # records change between pages
 
 
 class Sandbox:
@@ -59,6 +61,7 @@ class Sandbox:
             self.tenants[org.tenant_id] = TenantData(org, self.clock.now)
         self.limiter = RateLimiter(config.limits)
         self.faults = FaultInjector(config.faults)
+        self.churn = Churn(config.churn)
         self.identity = IdentityService(self.clock.now, config.auth)
         tenant_ids = tuple(self.tenants)
         # The standard app and the custom connection are new apps (granular scopes only).

@@ -402,11 +402,17 @@ class Router:
             ),
         )
         if paged and stop < len(positions):
+            if self.sandbox.churn.between_pages(tenant, resource, positions[:stop]):
+                return self._body(envelope, envelope_key, records)  # the next page is another
             after = positions[stop : 2 * stop - start]
             pages.prefetch(
                 (*key, stop, 2 * stop - start),
                 lambda: self._render(tenant, resource, after, with_lines, summary, places),
             )
+        return self._body(envelope, envelope_key, records)
+
+    @staticmethod
+    def _body(envelope: dict[str, Any], envelope_key: str, records: bytes) -> bytes:
         head = xerojson.dumps(envelope)[:-1]  # the envelope, still open for the records
         return head + b',"' + envelope_key.encode() + b'":' + records + b"}"
 

@@ -619,6 +619,14 @@ class TenantData:
 
             return self.documents(resource).edit(doc_id, change, touched=stamp)
 
+    def set_document_reference(self, resource: str, doc_id: str, reference: str) -> dict[str, Any]:
+        """Change a document's reference: an edit Xero stamps (UpdatedDateUTC moves)."""
+        with self.lock:
+            stamp = self._changed()
+            return self.documents(resource).edit(
+                doc_id, lambda doc: doc.update(Reference=reference), touched=stamp
+            )
+
     def set_document_date(self, resource: str, doc_id: str, day: date) -> dict[str, Any]:
         with self.lock:
             stamp = self._changed()

@@ -133,6 +133,7 @@ class XeroClient:
         limits: Limits | None = None,
         governors: Governors | None = None,
         retry: RetryPolicy | None = None,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
@@ -140,6 +141,7 @@ class XeroClient:
         self.governors = governors or Governors(limits)
         self.retry = retry or RetryPolicy()
         self.stats = CallStats()
+        self.page_size = page_size  # records a page on paged reads (Xero: at most 1000)
         self.server_time: dict[str, datetime] = {}  # per tenant: Xero's clock at the last answer
 
     def __repr__(self) -> str:
@@ -336,10 +338,11 @@ class XeroClient:
         key: str,
         params: dict[str, Any] | None = None,
         modified_since: datetime | None = None,
-        page_size: int = PAGE_SIZE,
+        page_size: int | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Each page of a paged read, in order. Stops at Xero's page count (or a short page), so
         n records cost ceil(n / page_size) calls — one when there are none."""
+        page_size = page_size or self.page_size
         page = 1
         while True:
             query = {**(params or {}), "page": page, "pageSize": page_size}
@@ -367,7 +370,7 @@ class XeroClient:
         key: str,
         since: datetime | None,
         params: dict[str, Any] | None = None,
-        page_size: int = PAGE_SIZE,
+        page_size: int | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of the records modified at or after `since` (all of them when None), oldest
         change first, read by keyset rather than by offset: each request asks for the changes
@@ -377,6 +380,7 @@ class XeroClient:
         pages shift under the reader. Records in a boundary second come back twice: consumers
         keep the last copy of each. Only when a whole page shares one second (a bulk import)
         does it move on by page number instead."""
+        page_size = page_size or self.page_size
         cursor, page = since, 1
         while True:
             query = {

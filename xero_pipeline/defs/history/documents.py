@@ -50,47 +50,27 @@ class Read:
             self.lines += doc_lines
 
 
-def read_documents(
+def read(
     client: XeroClient,
     kind: DocumentKind,
     tenant: Tenant,
     short_code: str | None,
+    *,
+    since: datetime | None = None,
+    params: dict[str, Any] | None = None,
     stop: threading.Event | None = None,
-    **read: Any,
-) -> tuple[Rows, Rows]:
-    """A paged read's documents as header and line rows. `stop`: give up before the next page
-    once set (a read ahead whose run is ending; what was read is then discarded)."""
-    found = read_month(client, kind, tenant, short_code, stop, **read)
-    return found.headers, found.lines
-
-
-def read_month(
-    client: XeroClient,
-    kind: DocumentKind,
-    tenant: Tenant,
-    short_code: str | None,
-    stop: threading.Event | None = None,
-    **read: Any,
 ) -> Read:
-    """`read_documents`, with Xero's clock at the first page."""
-    found = Read()
-    for page in client.pages(tenant.tenant_id, kind.path, kind.path, **read):
-        if stop is not None and stop.is_set():
-            break
-        if found.started is None:
-            found.started = client.server_time.get(tenant.tenant_id)
-        found.add(kind, tenant.tenant_id, page, short_code)
-    return found
-
-
-def read_changes(
-    client: XeroClient, kind: DocumentKind, tenant: Tenant, short_code: str | None, since: Any
-) -> Read:
-    """Documents modified at or after `since`, read by keyset in UpdatedDateUTC order
-    (`XeroClient.changes`), each once: its last copy (a later copy is a newer version)."""
+    """The documents `params` select (a month's `where`, say), modified at or after `since`
+    when given, read by keyset in UpdatedDateUTC order (`XeroClient.changes`): a document that
+    changes or leaves the selection while it is read cannot push another past the reader, as
+    it can with offset pages. Each document once: its last copy (a later copy is a newer
+    version). `stop`: give up before the next page once set (a read ahead whose run is ending;
+    what was read is then discarded)."""
     started = None
     latest: dict[Any, tuple[dict[str, Any], Rows]] = {}
-    for page in client.changes(tenant.tenant_id, kind.path, kind.path, since):
+    for page in client.changes(tenant.tenant_id, kind.path, kind.path, since, params=params):
+        if stop is not None and stop.is_set():
+            break
         if started is None:
             started = client.server_time.get(tenant.tenant_id)
         for doc in page:
@@ -102,6 +82,19 @@ def read_changes(
         [line for _, doc_lines in latest.values() for line in doc_lines],
         started,
     )
+
+
+def read_documents(
+    client: XeroClient,
+    kind: DocumentKind,
+    tenant: Tenant,
+    short_code: str | None,
+    stop: threading.Event | None = None,
+    params: dict[str, Any] | None = None,
+) -> tuple[Rows, Rows]:
+    """`read`'s header and line rows (the benchmarks' reader)."""
+    found = read(client, kind, tenant, short_code, params=params, stop=stop)
+    return found.headers, found.lines
 
 
 def read_by_ids(

@@ -24,12 +24,12 @@ from xero_pipeline.defs.history.documents import (
     months_left,
     published_dates,
     published_in_month,
+    read,
     read_by_ids,
     strip,
     tables,
     unknown_code_tenants,
 )
-from xero_pipeline.defs.history.documents import read_month as read_month_of
 from xero_pipeline.defs.history.partitions import months_in, sales_months
 from xero_pipeline.defs.history.progress import FIRST_READ, month_rows
 from xero_pipeline.defs.history.read_ahead import read_ahead
@@ -111,13 +111,13 @@ def load_months(
         for tenant in tenants:
             if stop_reading.is_set():
                 break
-            reads[tenant.tenant_id] = read_month_of(
+            reads[tenant.tenant_id] = read(
                 client,
                 kind,
                 tenant,
                 codes.get(tenant.tenant_id),
-                stop_reading,
                 params={"where": date_window(*month)},
+                stop=stop_reading,
             )
         return reads
 

@@ -27,7 +27,7 @@ from xero_pipeline.defs.history.documents import (
     gate,
     months_left,
     published_dates,
-    read_changes,
+    read,
     strip,
     tables,
     unknown_code_tenants,
@@ -64,9 +64,8 @@ def sync_tenant(
     if watermark is None:
         context.log.info(f"{tenant.name}: no {kind.path} history loaded yet; backfill first")
         return Counter()
-    found = read_changes(
-        client, kind, tenant, short_codes(engine).get(tenant.tenant_id), watermark - READ_OVERLAP
-    )
+    code = short_codes(engine).get(tenant.tenant_id)
+    found = read(client, kind, tenant, code, since=watermark - READ_OVERLAP)
     if not found.headers:
         return Counter()
     # What the warehouse held of these documents, and their dates there.
