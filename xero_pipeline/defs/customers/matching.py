@@ -13,6 +13,11 @@ For every selected Xero contact not yet linked to a customer, in this order:
 4. otherwise a new customer (`xero-<ContactID>`), unless the contact is archived (or erased on
    a GDPR request), which is never created.
 
+A customer whose list row names an organisation (`list_tenant_id`) is for that organisation's
+contacts only, at every step: it is never linked to, proposed for or counted against a contact
+of another, so one name in two organisations' lists is two names, not an ambiguity. A customer
+without one is for every organisation, as when the list has no organisation column.
+
 Links are by (tenant_id, contact_id), so they survive renames on either side; a rejected pair is
 never proposed again, at any level.
 """
@@ -55,6 +60,7 @@ class Customer:
     contact_id: str | None = None
     match_method: str | None = None
     xero_name: str | None = None
+    list_tenant_id: str | None = None  # the organisation its list row is for; None: any
 
     @property
     def link(self) -> tuple[str, str] | None:
@@ -188,8 +194,12 @@ class _Ladder:
         return pos not in self.taken and pos not in self.held
 
     def allowed(self, contact: XeroCustomer, pos: int) -> bool:
-        pair = (contact.tenant_id, contact.contact_id, self.customers[pos].customer_id)
-        return pair not in self.rejected
+        """The customer may be linked to the contact: the list does not put it in another
+        organisation, and no one rejected the pair."""
+        customer = self.customers[pos]
+        if customer.list_tenant_id not in (None, contact.tenant_id):
+            return False
+        return (contact.tenant_id, contact.contact_id, customer.customer_id) not in self.rejected
 
     def pending(self) -> list[XeroCustomer]:
         return [c for c in self.contacts if c.key not in self.outcomes]
@@ -293,6 +303,10 @@ class _Ladder:
             pos = self.position.get(decision.customer_id or "")
             if pos is None:
                 self.unapplied.append((decision, "the customer is not in the list"))
+            elif self.customers[pos].list_tenant_id not in (None, contact.tenant_id):
+                self.unapplied.append(
+                    (decision, "the list puts the customer in another organisation")
+                )
             elif pos in self.taken:
                 self.unapplied.append(
                     (decision, f"the customer is already linked to {self.taken[pos]!r}")
@@ -312,21 +326,33 @@ class _Ladder:
             if k and k in index:
                 groups[k].append(contact)
         for k, group in groups.items():
-            options = {c.key: [p for p in index[k] if self.allowed(c, p)] for c in group}
-            competing = [c for c in group if options[c.key]]
-            if not competing:
-                continue  # every pair at this key was rejected: try the looser levels
-            first = competing[0]
-            only = options[first.key]
-            if len(competing) == 1 and len(only) == 1 and self.free(only[0]):
-                self.link(first, only[0], level)
-                continue
-            for contact in competing:
-                self.review(
-                    contact,
-                    options[contact.key],
-                    self.ambiguity(level, k, competing, options[contact.key]),
-                )
+            for rivals in self.rivals(index[k], group):
+                options = {c.key: [p for p in index[k] if self.allowed(c, p)] for c in rivals}
+                competing = [c for c in rivals if options[c.key]]
+                if not competing:
+                    continue  # every pair at this key was rejected: try the looser levels
+                first = competing[0]
+                only = options[first.key]
+                if len(competing) == 1 and len(only) == 1 and self.free(only[0]):
+                    self.link(first, only[0], level)
+                    continue
+                for contact in competing:
+                    self.review(
+                        contact,
+                        options[contact.key],
+                        self.ambiguity(level, k, competing, options[contact.key]),
+                    )
+
+    def rivals(self, positions: list[int], group: list[XeroCustomer]) -> list[list[XeroCustomer]]:
+        """The contacts with one name that compete for its customers: all of them when one of
+        those customers is for any organisation; otherwise each organisation's apart, since a
+        customer the list puts in one organisation is never a candidate in another."""
+        if any(self.customers[p].list_tenant_id is None for p in positions):
+            return [group]
+        by_tenant: dict[str, list[XeroCustomer]] = defaultdict(list)
+        for contact in group:
+            by_tenant[contact.tenant_id].append(contact)
+        return list(by_tenant.values())
 
     def ambiguity(
         self, level: str, k: str, competing: list[XeroCustomer], positions: list[int]
@@ -354,7 +380,7 @@ class _Ladder:
             [self.contact_key[c.key] for c in waiting],
             [c.tenant_id for c in waiting],
             [self.normalised(p) for p in range(len(self.customers))],
-            [None] * len(self.customers),
+            [c.list_tenant_id for c in self.customers],
             [p for p in range(len(self.customers)) if p not in self.taken],
             self.threshold,
         )
