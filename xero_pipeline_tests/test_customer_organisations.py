@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from xero_pipeline.defs.customers.matching import Customer, Decision, XeroCustomer, match
 from xero_pipeline.defs.customers.organisations import Organisation, resolve
 from xero_pipeline.defs.customers.plan import build_plan
-from xero_pipeline.defs.customers.source import ListedCustomer, read_csv
+from xero_pipeline.defs.customers.source import ListedCustomer, read_csv, read_table
 from xero_pipeline.sandbox import Sandbox
 from xero_pipeline.sandbox.customers import sample_customers
 from xero_pipeline.xero.errors import ConfigError
@@ -139,6 +140,19 @@ def test_the_organisation_column_is_found_by_any_of_its_names(tmp_path: Path):
         assert first.where == f"line 2, column {header.strip()}"
     path.write_text("id,name,region\n1,Acme,North\n")
     assert read_csv(path)[0].organisation is None  # no column: every organisation
+
+
+def test_a_table_list_names_the_row_by_its_id(tmp_path: Path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    with engine.begin() as connection:
+        connection.execute(text('CREATE TABLE crm ("ID" TEXT, "Name" TEXT, "Xero Tenant" TEXT)'))
+        connection.execute(
+            text("INSERT INTO crm VALUES ('A-1', 'Acme', '!AbC12'), ('A-2', 'Kiwi', NULL)")
+        )
+    [first, second] = read_table(engine, "crm")
+    engine.dispose()
+    assert (first.organisation, second.organisation) == ("!AbC12", None)
+    assert first.where == "the row with ID 'A-1', column Xero Tenant"
 
 
 ORGS = [
