@@ -153,7 +153,8 @@ contacts to review ({len(plan.review):,} candidate pairs), {actions["new"]:,} ne
 How measured: `bench/customer_merge.py`, in one process, warehouse I/O excluded (reading and
 publishing 150,000 rows is the publish path's, measured with the rest of the pipeline). Fuzzy
 candidates are scored only within blocks (a shared word among the first two, or the first four
-letters), with `rapidfuzz.process.cdist` on every core.
+letters, or the last four of a one-word name), as the better of `ratio` and `token_sort_ratio`,
+with `rapidfuzz.process.cdist` on every core.
 """)
 
 

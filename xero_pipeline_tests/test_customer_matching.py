@@ -86,6 +86,7 @@ def test_the_looser_keys_only_fold_what_they_say():
 def test_blocks_skip_stopwords_and_keep_two_words():
     assert block_tokens("the jonson and johnson plumbing") == ("jonson", "johnson", "^thej")
     assert block_tokens("kiwi") == ("kiwi", "^kiwi")
+    assert block_tokens("wellington") == ("wellington", "^well", "$gton")  # one word: its end
     assert block_tokens("") == ()
 
 

@@ -8,10 +8,15 @@ For every selected Xero contact not yet linked to a customer, in this order:
    customer is free. Anything else with a shared key goes to review, unmerged: two customers
    with the name, two Xero contacts with the name, or a customer already linked to (or held in
    review for) another contact. Guessing is never how ambiguity is resolved;
-3. `fuzzy`: customers whose normalised name scores at least `FUZZY_THRESHOLD` are written to
-   review with their score — never linked automatically;
+3. `fuzzy`: customers whose normalised name scores at least `FUZZY_THRESHOLD` (see
+   `similarity`) are written to review with their score — never linked automatically;
 4. otherwise a new customer (`xero-<ContactID>`), unless the contact is archived (or erased on
    a GDPR request), which is never created.
+
+A customer whose list row names an organisation (`list_tenant_id`) is for that organisation's
+contacts only, at every step: it is never linked to, proposed for or counted against a contact
+of another, so one name in two organisations' lists is two names, not an ambiguity. A customer
+without one is for every organisation, as when the list has no organisation column.
 
 Links are by (tenant_id, contact_id), so they survive renames on either side; a rejected pair is
 never proposed again, at any level.
@@ -24,23 +29,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import numpy as np
-from rapidfuzz import fuzz, process
-
-from xero_pipeline.defs.customers.names import (
-    block_tokens,
-    exact_key,
-    folded_key,
-    normalised_key,
+from xero_pipeline.defs.customers.names import exact_key, folded_key, normalised_key
+from xero_pipeline.defs.customers.similarity import (
+    FUZZY_CANDIDATES,
+    FUZZY_THRESHOLD,
+    candidate_scores,
+    similarity,
 )
-
-# token_sort_ratio of the normalised names, 0-100. 88 lets in one-letter typos and plurals in
-# names of ten letters or more ("jonson and johnson plumbing" 98, "acme"/"acmee" 89) while the
-# sandbox's 300 generated names, which share words on purpose, give just two pairs at 88 or more
-# and six at 85. Candidates only ever go to review, so a near miss costs a person a glance.
-FUZZY_THRESHOLD = 88.0
-FUZZY_CANDIDATES = 3  # the best few per contact, so the review list stays readable
-_CDIST_CELLS = 4_000_000  # the largest score matrix computed at once (bounds memory)
 
 LEVELS: tuple[tuple[str, Callable[[str | None], str]], ...] = (
     ("exact", exact_key),
@@ -65,6 +60,7 @@ class Customer:
     contact_id: str | None = None
     match_method: str | None = None
     xero_name: str | None = None
+    list_tenant_id: str | None = None  # the organisation its list row is for; None: any
 
     @property
     def link(self) -> tuple[str, str] | None:
@@ -133,10 +129,6 @@ def new_customer_id(contact_id: str) -> str:
     return f"xero-{contact_id}"
 
 
-def similarity(a: str, b: str) -> float:
-    return round(float(fuzz.token_sort_ratio(a, b)), 1)
-
-
 def match(
     customers: Sequence[Customer],
     contacts: Iterable[XeroCustomer],
@@ -189,6 +181,7 @@ class _Ladder:
         self.outcomes: dict[tuple[str, str], Outcome] = {}
         self.unapplied: list[tuple[Decision, str]] = []
         self._normalised: list[str] | None = None
+        self.contact_key = {c.key: normalised_key(c.name) for c in self.contacts}
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -201,8 +194,12 @@ class _Ladder:
         return pos not in self.taken and pos not in self.held
 
     def allowed(self, contact: XeroCustomer, pos: int) -> bool:
-        pair = (contact.tenant_id, contact.contact_id, self.customers[pos].customer_id)
-        return pair not in self.rejected
+        """The customer may be linked to the contact: the list does not put it in another
+        organisation, and no one rejected the pair."""
+        customer = self.customers[pos]
+        if customer.list_tenant_id not in (None, contact.tenant_id):
+            return False
+        return (contact.tenant_id, contact.contact_id, customer.customer_id) not in self.rejected
 
     def pending(self) -> list[XeroCustomer]:
         return [c for c in self.contacts if c.key not in self.outcomes]
@@ -214,7 +211,7 @@ class _Ladder:
             contact_name=contact.name,
             contact_status=contact.status,
             action=action,
-            normalised_name=normalised_key(contact.name),
+            normalised_name=self.contact_key[contact.key],
             **fields,  # type: ignore[arg-type]
         )
 
@@ -230,7 +227,7 @@ class _Ladder:
         )
 
     def review(self, contact: XeroCustomer, positions: list[int], reason: str) -> None:
-        mine = normalised_key(contact.name)
+        mine = self.contact_key[contact.key]
         candidates = sorted(
             (
                 Candidate(
@@ -306,6 +303,10 @@ class _Ladder:
             pos = self.position.get(decision.customer_id or "")
             if pos is None:
                 self.unapplied.append((decision, "the customer is not in the list"))
+            elif self.customers[pos].list_tenant_id not in (None, contact.tenant_id):
+                self.unapplied.append(
+                    (decision, "the list puts the customer in another organisation")
+                )
             elif pos in self.taken:
                 self.unapplied.append(
                     (decision, f"the customer is already linked to {self.taken[pos]!r}")
@@ -321,25 +322,37 @@ class _Ladder:
                 index[k].append(pos)
         groups: dict[str, list[XeroCustomer]] = defaultdict(list)
         for contact in self.pending():
-            k = key(contact.name)
+            k = self.contact_key[contact.key] if level == "normalised" else key(contact.name)
             if k and k in index:
                 groups[k].append(contact)
         for k, group in groups.items():
-            options = {c.key: [p for p in index[k] if self.allowed(c, p)] for c in group}
-            competing = [c for c in group if options[c.key]]
-            if not competing:
-                continue  # every pair at this key was rejected: try the looser levels
-            first = competing[0]
-            only = options[first.key]
-            if len(competing) == 1 and len(only) == 1 and self.free(only[0]):
-                self.link(first, only[0], level)
-                continue
-            for contact in competing:
-                self.review(
-                    contact,
-                    options[contact.key],
-                    self.ambiguity(level, k, competing, options[contact.key]),
-                )
+            for rivals in self.rivals(index[k], group):
+                options = {c.key: [p for p in index[k] if self.allowed(c, p)] for c in rivals}
+                competing = [c for c in rivals if options[c.key]]
+                if not competing:
+                    continue  # every pair at this key was rejected: try the looser levels
+                first = competing[0]
+                only = options[first.key]
+                if len(competing) == 1 and len(only) == 1 and self.free(only[0]):
+                    self.link(first, only[0], level)
+                    continue
+                for contact in competing:
+                    self.review(
+                        contact,
+                        options[contact.key],
+                        self.ambiguity(level, k, competing, options[contact.key]),
+                    )
+
+    def rivals(self, positions: list[int], group: list[XeroCustomer]) -> list[list[XeroCustomer]]:
+        """The contacts with one name that compete for its customers: all of them when one of
+        those customers is for any organisation; otherwise each organisation's apart, since a
+        customer the list puts in one organisation is never a candidate in another."""
+        if any(self.customers[p].list_tenant_id is None for p in positions):
+            return [group]
+        by_tenant: dict[str, list[XeroCustomer]] = defaultdict(list)
+        for contact in group:
+            by_tenant[contact.tenant_id].append(contact)
+        return list(by_tenant.values())
 
     def ambiguity(
         self, level: str, k: str, competing: list[XeroCustomer], positions: list[int]
@@ -361,42 +374,20 @@ class _Ladder:
         )
 
     def fuzzy(self) -> None:
-        """Candidates by similarity, compared only within blocks of names sharing a word."""
-        waiting = [c for c in self.pending() if normalised_key(c.name)]
-        if waiting:
-            customer_blocks: dict[str, list[int]] = defaultdict(list)
-            for pos in range(len(self.customers)):
-                if pos not in self.taken:
-                    for token in block_tokens(self.normalised(pos)):
-                        customer_blocks[token].append(pos)
-            contact_blocks: dict[str, list[int]] = defaultdict(list)
-            names = [normalised_key(c.name) for c in waiting]
-            for i, name in enumerate(names):
-                for token in block_tokens(name):
-                    if token in customer_blocks:
-                        contact_blocks[token].append(i)
-            scores: dict[int, dict[int, float]] = defaultdict(dict)
-            for token, rows in contact_blocks.items():
-                columns = customer_blocks[token]
-                choices = [self.normalised(p) for p in columns]
-                step = max(1, _CDIST_CELLS // max(len(columns), 1))
-                for start in range(0, len(rows), step):
-                    chunk = rows[start : start + step]
-                    matrix = process.cdist(
-                        [names[i] for i in chunk],
-                        choices,
-                        scorer=fuzz.token_sort_ratio,
-                        score_cutoff=self.threshold,
-                        workers=-1,
-                    )
-                    for r, c in zip(*np.nonzero(matrix), strict=True):
-                        scores[chunk[r]][columns[c]] = float(matrix[r, c])
-            for i, contact in enumerate(waiting):
-                found = [p for p in scores.get(i, {}) if self.allowed(contact, p)]
-                if found:
-                    best = sorted(
-                        found, key=lambda p: (-scores[i][p], self.customers[p].customer_id)
-                    )[:FUZZY_CANDIDATES]
-                    self.review(contact, best, "fuzzy")
+        """Candidates by similarity (`similarity`), the best few of each contact, for review."""
+        waiting = [c for c in self.pending() if self.contact_key[c.key]]
+        scores = candidate_scores(
+            [self.contact_key[c.key] for c in waiting],
+            [c.tenant_id for c in waiting],
+            [self.normalised(p) for p in range(len(self.customers))],
+            [c.list_tenant_id for c in self.customers],
+            [p for p in range(len(self.customers)) if p not in self.taken],
+            self.threshold,
+        )
+        for i, contact in enumerate(waiting):
+            found = [p for p in scores.get(i, {}) if self.allowed(contact, p)]
+            if found:
+                best = sorted(found, key=lambda p: (-scores[i][p], self.customers[p].customer_id))
+                self.review(contact, best[:FUZZY_CANDIDATES], "fuzzy")
         for contact in self.pending():
             self.create_or_skip(contact, f"{contact.status.lower()} in Xero: never created")

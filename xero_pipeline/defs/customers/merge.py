@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from xero_pipeline.defs.customers.organisations import known_organisations, resolve
 from xero_pipeline.defs.customers.plan import GATE_ONLY, MergePlan, build_plan
 from xero_pipeline.defs.customers.settings import MergeSettings
 from xero_pipeline.defs.customers.source import ListedCustomer, describe, read_csv, read_source
@@ -46,18 +47,21 @@ class MergeRun:
 def customer_list(
     settings: MergeSettings, warehouse: WarehouseResource, xero: XeroResource
 ) -> tuple[list[ListedCustomer], str]:
-    """The business's list and where it came from: CUSTOMERS_SOURCE, or the sandbox's sample."""
+    """The business's list and where it came from: CUSTOMERS_SOURCE, or the sandbox's sample;
+    each row's organisation, if it names one, resolved to its tenant id."""
     if settings.source:
-        return read_source(settings.source, warehouse.engine), describe(settings.source)
-    sample = xero.sample_customer_list(project_data() / SAMPLE_FILE)
-    if sample is None:
-        raise ConfigError(
-            "CUSTOMERS_SOURCE",
-            "is not set. With a Xero app the merge needs your existing customer list: a CSV "
-            "file path (an id column, customer_id or id, and a name column, name or "
-            "customer_name) or table:<name> for a table in the warehouse.",
-        )
-    return read_csv(sample), f"the sandbox's sample list ({sample})"
+        listed, source = read_source(settings.source, warehouse.engine), describe(settings.source)
+    else:
+        sample = xero.sample_customer_list(project_data() / SAMPLE_FILE)
+        if sample is None:
+            raise ConfigError(
+                "CUSTOMERS_SOURCE",
+                "is not set. With a Xero app the merge needs your existing customer list: a CSV "
+                "file path (an id column, customer_id or id, and a name column, name or "
+                "customer_name) or table:<name> for a table in the warehouse.",
+            )
+        listed, source = read_csv(sample), f"the sandbox's sample list ({sample})"
+    return resolve(listed, known_organisations(warehouse.engine), source), source
 
 
 def compute(warehouse: WarehouseResource, xero: XeroResource) -> MergeRun:

@@ -83,11 +83,17 @@ def normalised_key(name: str | None) -> str:
 
 def block_tokens(normalised: str) -> tuple[str, ...]:
     """What a fuzzy candidate must share with a name to be compared with it at all: one of the
-    first two words that are not stopwords, or the first four letters. Two words, so that a typo
-    in one still finds the pair through the other; the prefix, so that a one-word name with a
-    typo near its end ("acme" / "acmee") does too. Comparing only within these blocks keeps
-    100,000 × 50,000 names from becoming 5e9 comparisons. What no block catches (a typo in the
-    first four letters of a one-word name) is not proposed: a new customer, not a wrong link."""
+    first two words that are not stopwords, or the first four letters, or, for a name of one
+    such word, that word's last four letters. So a one-letter typo leaves a shared block: in a
+    name of two words or more, the other word; in a one-word name, the prefix (a typo near its
+    end, "acme" / "acmee") or the suffix (a typo at its start, "wellington" / "xellington");
+    letters split or joined ("k c motors" / "kc motors"), the prefix. Comparing only within
+    these blocks keeps 100,000 × 50,000 names from becoming 5e9 comparisons. What no block
+    catches (a typo in the middle of a one-word name under eight letters, or one in each of the
+    first two words) is not proposed: a new customer, not a wrong link."""
+    if not normalised:
+        return ()
     words = [w for w in normalised.split() if w not in STOPWORDS]
-    prefix = "^" + normalised.replace(" ", "")[:4]  # "^" keeps it apart from a word
-    return tuple(dict.fromkeys([*words[:2], prefix])) if normalised else ()
+    prefix = "^" + normalised.replace(" ", "")[:4]  # "^" and "$" keep these apart from words
+    suffix = ["$" + words[0][-4:]] if len(words) == 1 and len(words[0]) > 4 else []
+    return tuple(dict.fromkeys([*words[:2], prefix, *suffix]))

@@ -6,8 +6,9 @@ merge, the review list, and the counts the preview shows and the safety rule jud
 same inputs give the same rows, so the apply can check that it follows the preview exactly.
 
 What the merge does to `customers`: rows of the list are added when first seen and take the
-list's current name and columns; rows are never deleted (a customer gone from the list stays);
-links are added, never moved; a linked row's `xero_name` follows the contact's name in Xero.
+list's current name, columns and organisation; rows are never deleted (a customer gone from the
+list stays); links are added, never moved; a linked row's `xero_name` follows the contact's name
+in Xero.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ CUSTOMER_COLUMNS = (
     "match_method",
     "linked_at",
     "attributes",
+    "list_tenant_id",
 )
 EXISTING, XERO = "existing", "xero"
 
@@ -127,6 +129,7 @@ def build_plan(
             name=item.name,
             source=row["source"] or EXISTING,
             attributes=item.attributes,
+            list_tenant_id=item.tenant_id,
         )
         rows.append(row)
     listed_ids = {item.customer_id for item in listed}
@@ -147,6 +150,7 @@ def build_plan(
                 r["contact_id"],
                 r["match_method"],
                 r["xero_name"],
+                r["list_tenant_id"],
             )
             for r in rows
         ],
@@ -193,6 +197,7 @@ def _apply(rows: list[dict[str, Any]], matching: Matching, now: datetime) -> lis
                     "match_method": outcome.match_method,
                     "linked_at": now,
                     "attributes": None,
+                    "list_tenant_id": None,
                 }
             )
     return rows

@@ -40,6 +40,8 @@ customers = Table(
     Column("match_method", String(16)),
     Column("linked_at", DateTime(timezone=True)),
     Column("attributes", JSON),  # the list's other columns, kept as they came
+    # The organisation the list's row is for (its tenant id); null: any organisation.
+    Column("list_tenant_id", String(36)),
     *bookkeeping(),
 )
 
