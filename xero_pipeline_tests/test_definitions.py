@@ -1,5 +1,6 @@
 """The whole Dagster graph against a checked-in snapshot (`snapshots/definitions.json`): asset keys,
-groups, deps, partitions, automation, checks and which of them block, jobs and what they select,
+groups, deps, partitions, automation, concurrency pools, checks and which of them block, jobs
+and what they select,
 schedules with their cron and default status, sensors with theirs. Any change to them shows up
 in review as a change to the snapshot. After an intended change, rewrite it with
 `UPDATE_SNAPSHOT=1 .venv/bin/pytest xero_pipeline_tests/test_definitions.py` and commit it.
@@ -55,6 +56,7 @@ def snapshot(definitions: dg.Definitions) -> dict[str, Any]:
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
             "partitions": _partitions(node.partitions_def),
             "automation": condition.get_label() if condition is not None else None,
+            "pools": sorted(node.pools or ()),
             "checks": {
                 check.name: "blocking" if graph.get_check_spec(check).blocking else "warn"
                 for check in sorted(node.check_keys, key=lambda c: c.name)
@@ -69,6 +71,7 @@ def snapshot(definitions: dg.Definitions) -> dict[str, Any]:
             "ops": sorted(node.name for node in job.nodes)
             if not job.asset_layer.executable_asset_keys
             else [],
+            "pools": sorted({node.definition.pool for node in job.nodes if node.definition.pool}),
             "partitions": _partitions(job.partitions_def),
             "tags": dict(sorted(job.tags.items())),
         }
