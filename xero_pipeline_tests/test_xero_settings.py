@@ -18,6 +18,7 @@ from xero_pipeline.xero.connect import connect
 from xero_pipeline.xero.errors import ConfigError, XeroAuthError
 from xero_pipeline.xero.secret import Secret
 from xero_pipeline.xero.settings import XeroSettings
+from xero_pipeline_tests.test_scopes import play_consent
 
 TENANT = "0c2f6f2c-1d1e-4c43-9c1a-0e8d2f4a5b6c"
 
@@ -136,17 +137,7 @@ def settings(sandbox, tmp_path: Path) -> XeroSettings:
 
 
 def test_connect_flow_stores_a_working_refresh_token(settings: XeroSettings):
-    printed: list[str] = []
-
-    def browser(message: str) -> None:
-        """Play the person: open the printed URL; the sandbox consents and redirects to us."""
-        printed.append(message)
-        if "Open this URL" in message:
-            url = message.split("\n")[1].strip()
-            location = requests.get(url, allow_redirects=False, timeout=5).headers["Location"]
-            threading.Thread(target=requests.get, args=(location,), kwargs={"timeout": 5}).start()
-
-    connect(settings, port=0, open_browser=False, announce=browser, timeout_seconds=20)
+    printed = play_consent(settings)
     assert "Connected" in printed[-1]
     client = XeroClient(settings, TokenProvider(settings))
     assert len(client.tenants()) == 2
