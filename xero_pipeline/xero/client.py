@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -422,11 +422,8 @@ class XeroClient:
         latest copy). Xero compares If-Modified-Since to the second, so records stamped in the
         watermark's own second come back again; those at or before the watermark are dropped."""
         if paged:
-            latest = {}
-            for page in self.changes(tenant_id, path, key, watermark, params=params):
-                for record in page:
-                    latest[_identity(record, key)] = record
-            found: Iterator[dict[str, Any]] = iter(latest.values())
+            pages = self.changes(tenant_id, path, key, watermark, params=params)
+            found: Iterator[dict[str, Any]] = iter(latest_copies(pages, key))
         else:
             found = iter(self.get(tenant_id, path, params, watermark).get(key) or [])
         for record in found:
@@ -435,8 +432,24 @@ class XeroClient:
                 yield record
 
 
+def latest_copies(pages: Iterable[list[dict[str, Any]]], key: str) -> list[dict[str, Any]]:
+    """Each record of a keyset read (`XeroClient.changes`) once: the copy from the latest page it
+    came on (the read repeats its boundary, and a record edited meanwhile comes again later).
+    Two copies on one page are Xero's own doing: both are kept, for the gate to judge."""
+    latest: dict[Any, tuple[int, list[dict[str, Any]]]] = {}
+    for number, page in enumerate(pages):
+        for record in page:
+            identity = _identity(record, key)
+            seen = latest.get(identity)
+            if seen is not None and seen[0] == number:
+                seen[1].append(record)
+            else:
+                latest[identity] = (number, [record])
+    return [record for _, kept in latest.values() for record in kept]
+
+
 def _identity(record: dict[str, Any], key: str) -> Any:
     """A record's id (ContactID for Contacts, InvoiceID for Invoices, …), or the record itself
-    as text when it has none (hostile data: the gate will judge it)."""
+    when it has none (hostile data: the gate will judge it)."""
     singular = key.removesuffix("s")
-    return record.get(f"{singular}ID") or repr(sorted(record.items(), key=lambda kv: kv[0]))
+    return record.get(f"{singular}ID") or id(record)

@@ -18,7 +18,7 @@ from xero_pipeline.months import month_start
 from xero_pipeline.quality.gate import GateResult, passed_or_raise, validate
 from xero_pipeline.warehouse.schema import key_columns, metadata, xero_accounts
 from xero_pipeline.warehouse.values import as_utc
-from xero_pipeline.xero.client import Tenant, XeroClient
+from xero_pipeline.xero.client import Tenant, XeroClient, latest_copies
 from xero_pipeline.xero.rows import INVOICES, DocumentKind, document_rows
 
 GATE_ONLY = ("subtotal_gap", "total_gap", "account_status")
@@ -63,25 +63,20 @@ def read(
     """The documents `params` select (a month's `where`, say), modified at or after `since`
     when given, read by keyset in UpdatedDateUTC order (`XeroClient.changes`): a document that
     changes or leaves the selection while it is read cannot push another past the reader, as
-    it can with offset pages. Each document once: its last copy (a later copy is a newer
-    version). `stop`: give up before the next page once set (a read ahead whose run is ending;
-    what was read is then discarded)."""
+    it can with offset pages. Each document once: its last copy (`latest_copies`). `stop`:
+    give up before the next page once set (a read ahead whose run is ending; what was read is
+    then discarded)."""
     started = None
-    latest: dict[Any, tuple[dict[str, Any], Rows]] = {}
+    pages = []
     for page in client.changes(tenant.tenant_id, kind.path, kind.path, since, params=params):
         if stop is not None and stop.is_set():
             break
         if started is None:
             started = client.server_time.get(tenant.tenant_id)
-        for doc in page:
-            header, doc_lines = document_rows(kind, tenant.tenant_id, doc, short_code)
-            key = header[kind.id_column] or id(header)  # a document without an id: the gate's
-            latest[key] = (header, doc_lines)
-    return Read(
-        [header for header, _ in latest.values()],
-        [line for _, doc_lines in latest.values() for line in doc_lines],
-        started,
-    )
+        pages.append(page)
+    found = Read(started=started)
+    found.add(kind, tenant.tenant_id, latest_copies(pages, kind.path), short_code)
+    return found
 
 
 def read_documents(

@@ -13,7 +13,7 @@ from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.warehouse import schema
 from xero_pipeline.warehouse.organisations import short_codes
 from xero_pipeline.warehouse.publish import read_watermark
-from xero_pipeline.xero.client import READ_OVERLAP
+from xero_pipeline.xero.client import READ_OVERLAP, latest_copies
 from xero_pipeline.xero.errors import XeroRequestError
 from xero_pipeline.xero.rows import (
     account_row,
@@ -81,20 +81,22 @@ def xero_contacts(
     for tenant in tenants:
         watermark = read_watermark(warehouse.engine, tenant.tenant_id, "contacts")
         since = watermark - READ_OVERLAP if watermark is not None else None
-        latest: dict[object, dict] = {}  # each contact once: its last copy (a keyset read)
+        pages = []
         for page_number, page in enumerate(
             client.changes(
                 tenant.tenant_id, "Contacts", "Contacts", since, params={"includeArchived": "true"}
             ),
             start=1,
         ):
-            for contact in page:
-                row = contact_row(tenant.tenant_id, contact, codes.get(tenant.tenant_id))
-                latest[row["contact_id"] or id(row)] = row
+            pages.append(page)
             context.log.info(f"{tenant.name}: contacts page {page_number}, {len(page)} records")
-        stamps = [r["updated_date_utc"] for r in latest.values() if r["updated_date_utc"]]
+        fresh = [
+            contact_row(tenant.tenant_id, contact, codes.get(tenant.tenant_id))
+            for contact in latest_copies(pages, "Contacts")  # each contact once (a keyset read)
+        ]
+        stamps = [r["updated_date_utc"] for r in fresh if r["updated_date_utc"]]
         watermarks[(tenant.tenant_id, "contacts")] = max(stamps, default=watermark)
-        rows += latest.values()
+        rows += fresh
     yield from gated_publish(
         context,
         xero=xero,
