@@ -7,15 +7,26 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from setuptools import find_packages
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.slow
+
+def test_the_wheel_lists_every_package_of_the_source() -> None:
+    """pyproject.toml lists the packages (to ship data_checks/ inside the package): a folder
+    added to xero_pipeline/ and not listed would be missing from an installed package."""
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = set(find_packages(str(ROOT), include=["xero_pipeline", "xero_pipeline.*"]))
+    assert listed == found | {"xero_pipeline.data_checks"}
 
 
+@pytest.mark.slow
 def test_a_plain_install_runs_the_pipeline_from_an_empty_folder(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
