@@ -45,7 +45,9 @@ def run(
     }
     defs = pipeline_definitions(resources, jobs=[HISTORY_ONLY])
     if sync:
-        return defs.resolve_job_def("sales_sync").execute_in_process(raise_on_error=raise_on_error)
+        return defs.resolve_job_def("sales_sync").execute_in_process(
+            tags=tags, raise_on_error=raise_on_error
+        )
     tags = {
         "dagster/asset_partition_range_start": first,
         "dagster/asset_partition_range_end": last,

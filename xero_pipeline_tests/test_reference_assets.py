@@ -244,30 +244,55 @@ def got_members(url: str, group_id: str) -> set[str]:
     }
 
 
-def inject_duplicate_contact(sandbox: Sandbox) -> None:
-    tenant = sandbox.tenant(0)
+def inject_duplicate_contact(sandbox: Sandbox, index: int = 0) -> str:
+    tenant = sandbox.tenant(index)
     sandbox.clock.advance(5)
     tenant.put_raw(
         "Contact",
         {**tenant.contacts.records[3], "Name": "Twin", "UpdatedDateUTC": sandbox.clock.now()},
     )
     tenant.update_contact(tenant.contacts.records[3]["ContactID"], Name="Original")
+    return tenant.tenant_id
 
 
-def inject_empty_name(sandbox: Sandbox) -> None:
+def inject_empty_name(sandbox: Sandbox) -> str:
     tenant = sandbox.tenant(0)
     sandbox.clock.advance(5)
     tenant.update_contact(tenant.contacts.records[4]["ContactID"], Name="")
+    return tenant.tenant_id
 
 
-def inject_unknown_account_type(sandbox: Sandbox) -> None:
-    sandbox.tenant(1).add_account("999", "Mystery", "NOTATYPE", "REVENUE")
+def inject_unknown_account_type(sandbox: Sandbox) -> str:
+    tenant = sandbox.tenant(1)
+    tenant.add_account("999", "Mystery", "NOTATYPE", "REVENUE")
+    return tenant.tenant_id
 
 
-def inject_member_who_is_not_a_contact(sandbox: Sandbox) -> None:
+def inject_member_who_is_not_a_contact(sandbox: Sandbox) -> str:
     tenant = sandbox.tenant(0)
     group = next(g for g in tenant.groups.records if g["Name"] == "Datagate")
     tenant.add_raw_member(group["ContactGroupID"], "00000000-dead-4bee-8000-000000000000")
+    return tenant.tenant_id
+
+
+def tenant_checksum(url: str, tenant_id: str) -> dict[str, str]:
+    """`checksum`, of one organisation's rows."""
+    sums = {}
+    for table in TABLES:
+        columns = "watermark" if table == "sync_state" else "row_hash"
+        sql = f"SELECT {columns} FROM {table} WHERE tenant_id = '{tenant_id}'"
+        rows = sorted(repr(r) for r in query(url, sql))
+        sums[table] = hashlib.sha256("\n".join(rows).encode()).hexdigest()
+    return sums
+
+
+def check_evaluations(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
+    return {
+        e.event_specific_data.check_name: e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.event_specific_data.asset_key.to_user_string() == asset
+    }
 
 
 @pytest.mark.parametrize(
@@ -283,24 +308,55 @@ def inject_member_who_is_not_a_contact(sandbox: Sandbox) -> None:
         ),
     ],
 )
-def test_bad_data_fails_the_gate_and_publishes_nothing(
+def test_bad_data_fails_the_gate_for_its_organisation_only(
     pointed, warehouse_url, inject, asset, check
+):
+    """Bad rows of one organisation: nothing of that organisation is published, it is marked
+    failing with the check that stopped it, and the other organisation's changes publish."""
+    materialize(warehouse_url)
+    bad = inject(pointed)
+    good = next(t for t in pointed.tenants.values() if t.tenant_id != bad)
+    before = tenant_checksum(warehouse_url, bad)
+    pointed.clock.advance(5)
+    renamed = good.contacts.records[5]["ContactID"]
+    good.update_contact(renamed, Name="Renamed While Another Organisation Failed")
+    result = materialize(warehouse_url, raise_on_error=False)
+    assert result.success, "one organisation's bad rows must not stop the others"
+    loaded = check_evaluations(result, asset)["organisations_loaded"]
+    assert not loaded.passed
+    assert "quality gate stopped" in loaded.metadata["failed"].value[bad]
+    assert check in loaded.metadata["failed"].value[bad]
+    assert any(key.startswith("sample failing rows") for key in loaded.metadata)
+    assert tenant_checksum(warehouse_url, bad) == before  # its tables exactly as they were
+    assert query(
+        warehouse_url,
+        f"SELECT name FROM xero_contacts WHERE contact_id = '{renamed}'",
+    ) == [("Renamed While Another Organisation Failed",)]
+    status, error, failures = query(
+        warehouse_url,
+        f"SELECT status, last_error, failures FROM xero_connections WHERE tenant_id = '{bad}'",
+    )[0]
+    assert status == "failing" and check in error and failures >= 1
+    assert query(
+        warehouse_url,
+        f"SELECT status, failures FROM xero_connections WHERE tenant_id = '{good.tenant_id}'",
+    ) == [("connected", 0)]
+
+
+def test_bad_data_in_every_organisation_fails_the_gate_and_publishes_nothing(
+    pointed, warehouse_url
 ):
     materialize(warehouse_url)
     before = checksum(warehouse_url)
-    inject(pointed)
+    for index in range(len(pointed.tenants)):
+        inject_duplicate_contact(pointed, index)
     result = materialize(warehouse_url, raise_on_error=False)
     assert not result.success
-    failed = [e for e in result.get_step_failure_events() if e.step_key == asset]
+    failed = [e for e in result.get_step_failure_events() if e.step_key == "xero_contacts"]
     assert failed and "quality gate stopped" in failed[0].event_specific_data.error.message
-    evaluations = {
-        e.event_specific_data.check_name: e.event_specific_data
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
-    evaluation = evaluations[check]
+    evaluation = check_evaluations(result, "xero_contacts")["contact_id_unique_per_tenant"]
     assert not evaluation.passed
     shown = evaluation.metadata
-    assert shown["unexpected count"].value >= 1
+    assert shown["unexpected count"].value >= 2
     assert "sample failing rows" in shown
     assert checksum(warehouse_url) == before  # tables and watermark exactly as they were

@@ -81,6 +81,7 @@ class Tenant:
     tenant_id: str
     name: str
     tenant_type: str = "ORGANISATION"
+    connection_id: str | None = None  # Xero's id of the connection (/connections' `id`)
 
 
 @dataclass
@@ -158,7 +159,12 @@ class XeroClient:
             tenant_id=None,
         )
         connected = [
-            Tenant(c["tenantId"], c.get("tenantName") or "", c.get("tenantType") or "")
+            Tenant(
+                c["tenantId"],
+                c.get("tenantName") or "",
+                c.get("tenantType") or "",
+                c.get("id"),
+            )
             for c in decode(response.content)
         ]
         wanted = self.settings.tenant_ids

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from xero_pipeline.defs.connections.work import checks_by_organisation
 from xero_pipeline.defs.history.loading import load_months
 from xero_pipeline.defs.history.partitions import sales_months
 from xero_pipeline.instance import DOCUMENTS_POOL
-from xero_pipeline.quality.checks import check_specs
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES
 
@@ -38,7 +38,8 @@ Results = Iterator[dg.MaterializeResult | dg.AssetCheckResult]
             "from 1 per document.",
         ),
     ],
-    check_specs=check_specs("xero_invoices") + check_specs("xero_invoice_lines"),
+    check_specs=checks_by_organisation("xero_invoices")
+    + checks_by_organisation("xero_invoice_lines"),
     partitions_def=sales_months,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DOCUMENTS_POOL,  # one document writer at a time across runs (instance.py)
@@ -65,7 +66,8 @@ def xero_invoices_history(
             description="The line items of credit notes, numbered from 1 per document.",
         ),
     ],
-    check_specs=check_specs("xero_credit_notes") + check_specs("xero_credit_note_lines"),
+    check_specs=checks_by_organisation("xero_credit_notes")
+    + checks_by_organisation("xero_credit_note_lines"),
     partitions_def=sales_months,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DOCUMENTS_POOL,  # one document writer at a time across runs (instance.py)

@@ -2,6 +2,10 @@
 ahead while this one is gated and published), gate it, and replace that month's rows for every
 tenant in one transaction. Each month commits on its own, so a relaunch after a crash redoes the
 range idempotently: no duplicates, nothing lost.
+
+Each organisation is its own unit of work (`defs/connections/work.py`): one whose read fails
+(Xero offline, a 403, its day limit) or whose month fails its gate is recorded as failing and
+left out of the rest of the run; the other organisations' months publish as usual.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 import dagster as dg
 
 from xero_pipeline.configuration import sales_start
+from xero_pipeline.defs.connections.work import OrganisationWork
 from xero_pipeline.defs.history.documents import (
     Read,
     Rows,
@@ -43,6 +48,7 @@ from xero_pipeline.warehouse.organisations import short_codes
 from xero_pipeline.warehouse.publish import Load, Newest, PublishResult, publish, read_watermark
 from xero_pipeline.warehouse.schema import history_months
 from xero_pipeline.xero.client import Tenant
+from xero_pipeline.xero.errors import XeroError
 from xero_pipeline.xero.filters import date_window
 from xero_pipeline.xero.rows import DocumentKind
 
@@ -100,31 +106,48 @@ def load_months(
     """Load the run's months of `kind`; one materialization per table, with the run's checks."""
     header_table, line_table = tables(kind)
     client, calls_before = xero.client, xero.client.stats.total()
-    tenants = xero.tenants()
+    work = OrganisationWork.start(context, xero, warehouse)
+    tenants = work.tenants
     codes = short_codes(warehouse.engine)
     months = months_in(context.partition_time_window)
     passed: dict[str, list[GateResult]] = {header_table.name: [], line_table.name: []}
     tally = Tally()
 
-    def read_month(month: tuple[date, date], stop_reading: threading.Event) -> dict[str, Read]:
-        reads = {}
-        for tenant in tenants:
+    def read_month(
+        month: tuple[date, date], stop_reading: threading.Event
+    ) -> dict[str, Read | XeroError]:
+        """Each organisation still in the run, read; a failed read is kept as its error (it
+        is recorded on the main thread, in order)."""
+        reads: dict[str, Read | XeroError] = {}
+        for tenant in work.active:
             if stop_reading.is_set():
                 break
-            reads[tenant.tenant_id] = read(
-                client,
-                kind,
-                tenant,
-                codes.get(tenant.tenant_id),
-                params={"where": date_window(*month)},
-                stop=stop_reading,
-            )
+            try:
+                reads[tenant.tenant_id] = read(
+                    client,
+                    kind,
+                    tenant,
+                    codes.get(tenant.tenant_id),
+                    params={"where": date_window(*month)},
+                    stop=stop_reading,
+                )
+            except XeroError as failed:
+                reads[tenant.tenant_id] = failed
         return reads
 
     for number, ((start, end), reads) in enumerate(read_ahead(months, read_month), start=1):
-        month = MonthLoad(context, kind, xero, warehouse, tenants, codes, start, end)
+        for tenant in work.active:
+            outcome = reads.get(tenant.tenant_id)
+            if isinstance(outcome, XeroError):
+                work.fail(tenant, outcome)
+        if not work.active:
+            break
+        month = MonthLoad(context, kind, xero, warehouse, work.active, codes, start, end)
+        good = {
+            t.tenant_id: r for t in work.active if isinstance(r := reads.get(t.tenant_id), Read)
+        }
         try:
-            gates, results = month.load(reads)
+            gates, results = month.load(good, work)
         except GateFailed as failed:
             yield from stop(failed, earlier=passed)
         for result in gates:
@@ -138,6 +161,7 @@ def load_months(
     common: dict[str, Any] = {
         "months": f"{months[0][0]:%Y-%m} to {months[-1][0]:%Y-%m} ({len(months)})",
         **api_metadata(xero, tenants, calls_before),
+        **work.finish(),
         "documents by status": dg.MetadataValue.json(dict(tally.statuses)),
         "lines by status": dg.MetadataValue.json(dict(tally.line_statuses)),
         "rows changed": tally.changed,
@@ -148,7 +172,10 @@ def load_months(
         yield dg.MaterializeResult(
             asset_key=table.name,
             metadata={**common, **tally.of(table.name)},
-            check_results=check_results(table.name, combine(table.name, passed[table.name])),
+            check_results=[
+                *check_results(table.name, combine(table.name, passed[table.name])),
+                work.check_result(table.name),
+            ],
         )
 
 
@@ -177,7 +204,9 @@ class MonthLoad:
         self.headers: Rows = []
         self.lines: Rows = []
 
-    def load(self, reads: dict[str, Read]) -> tuple[tuple[GateResult, ...], dict]:
+    def load(
+        self, reads: dict[str, Read], work: OrganisationWork | None = None
+    ) -> tuple[tuple[GateResult, ...], dict]:
         kind, engine = self.kind, self.engine
         for found in reads.values():
             self.headers += found.headers
@@ -190,7 +219,7 @@ class MonthLoad:
         )
         touched = months_left(before, kind, self.headers, within=(self.start, self.end))
         touched |= {month_start(h["date"]) for h in confirmed if h["date"]} - {self.start}
-        gates = self.gate()
+        gates = self.gate(work)
         header_table, line_table = tables(kind)
         tenant_ids = [t.tenant_id for t in self.tenants]
         results = publish(
@@ -261,9 +290,10 @@ class MonthLoad:
             )
         return moved
 
-    def gate(self) -> tuple[GateResult, ...]:
+    def gate(self, work: OrganisationWork | None = None) -> tuple[GateResult, ...]:
         """The month's gates, after bringing the chart of accounts up to date for any tenant
-        whose lines use a code it does not know yet."""
+        whose lines use a code it does not know yet. With `work`, a tenant whose rows fail is
+        recorded as failing and its rows left out, unless every tenant fails."""
         kind, engine = self.kind, self.engine
         add_gate_columns(kind, self.headers, self.lines, account_statuses(engine))
         unknown = unknown_code_tenants(self.lines)
@@ -277,7 +307,34 @@ class MonthLoad:
         # "now" for the suites is Xero's clock, as it last answered for these tenants.
         clocks = [self.client.server_time.get(t.tenant_id) for t in self.tenants]
         now = max((c for c in clocks if c is not None), default=None)
-        return gate(kind, self.headers, self.lines, f"{kind.path} {self.start:%Y-%m}", now)
+        where = f"{kind.path} {self.start:%Y-%m}"
+        try:
+            return gate(kind, self.headers, self.lines, where, now)
+        except GateFailed:
+            if work is None or len(self.tenants) < 2:
+                raise
+        return self.gate_each(work, where, now)
+
+    def gate_each(
+        self, work: OrganisationWork, where: str, now: datetime | None
+    ) -> tuple[GateResult, ...]:
+        """Gate each tenant's rows on their own; leave out (and record) those that fail."""
+        kind, failures = self.kind, []
+        for tenant in list(self.tenants):
+            headers = [h for h in self.headers if h["tenant_id"] == tenant.tenant_id]
+            lines = [ln for ln in self.lines if ln["tenant_id"] == tenant.tenant_id]
+            try:
+                gate(kind, headers, lines, f"{where} of {tenant.name}", now)
+            except GateFailed as failed:
+                failures.append(failed)
+                work.fail(tenant, failed)
+        kept = work.active_ids
+        if not any(t.tenant_id in kept for t in self.tenants):
+            raise GateFailed(where, [g for f in failures for g in f.gates])
+        self.tenants = [t for t in self.tenants if t.tenant_id in kept]
+        self.headers = [h for h in self.headers if h["tenant_id"] in kept]
+        self.lines = [ln for ln in self.lines if ln["tenant_id"] in kept]
+        return gate(kind, self.headers, self.lines, where, now)
 
 
 def report_touched(

@@ -8,8 +8,9 @@ touched, and those re-dated documents left, are reported as materializations of 
 assets, which is what the sales tables' automation follows. Sales invoices it sees being raised
 go to the notifications' outbox, once the organisation's history is complete.
 
-Each organisation and kind is its own unit of work: one failing (its gate, Xero refusing it)
-leaves the others to finish; the run then fails, naming every one that did not.
+Each organisation is its own unit of work (`defs/connections/work.py`): one failing (its gate,
+Xero refusing it) is recorded and left out while the others finish; the run then fails, naming
+every one that did not. Organisations backing off after a failure are left alone meanwhile.
 """
 
 from collections import Counter
@@ -20,6 +21,7 @@ import dagster as dg
 from sqlalchemy import Connection, delete
 
 from xero_pipeline.configuration import sales_start
+from xero_pipeline.defs.connections.work import OrganisationWork
 from xero_pipeline.defs.history.documents import (
     Rows,
     account_statuses,
@@ -39,13 +41,11 @@ from xero_pipeline.defs.notifications.sinks import lookback_days
 from xero_pipeline.defs.reference.accounts import refresh_accounts
 from xero_pipeline.instance import DOCUMENTS_POOL
 from xero_pipeline.months import month_start
-from xero_pipeline.quality.gate import GateFailed
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.warehouse.organisations import short_codes
 from xero_pipeline.warehouse.publish import Load, Newest, publish, read_watermark
 from xero_pipeline.warehouse.schema import invoices_raised
 from xero_pipeline.xero.client import READ_OVERLAP, Tenant
-from xero_pipeline.xero.errors import XeroError
 from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES, DocumentKind
 
 
@@ -185,23 +185,28 @@ def sync_invoices_and_credit_notes(
     context: dg.OpExecutionContext, xero: XeroResource, warehouse: WarehouseResource
 ) -> None:
     calls, start = xero.client.stats.total(), sales_start()
+    work = OrganisationWork.start(context, xero, warehouse)
     done: Counter = Counter()
-    problems: list[str] = []
     for kind in (INVOICES, CREDIT_NOTES):
-        for tenant in xero.tenants():
-            try:
+        for tenant in work.active:
+            with work.each(tenant):
                 done += sync_tenant(context, xero, warehouse, kind, tenant, start)
-            except (GateFailed, XeroError) as failed:
-                problems.append(f"{tenant.name} ({tenant.tenant_id}), {kind.path}: {failed}")
-                context.log.error(f"{tenant.name}: {kind.path} not synced: {failed}")
     context.log.info(f"sync done: {dict(done)}; {xero.client.stats.total() - calls} API calls")
-    if problems:
+    organisations = work.finish(required=False)
+    if work.failed:
+        problems = [
+            f"{t.name} ({t.tenant_id}): {work.failed[t.tenant_id]}"
+            for t in work.tenants
+            if t.tenant_id in work.failed
+        ]
         raise dg.Failure(
             description="The sync did not finish for: "
             + " | ".join(problems)
-            + ". Everything else was synced; what failed is retried by the next sync.",
-            metadata={"failed": dg.MetadataValue.json(problems), **dict(done)},
+            + ". Every other organisation was synced; a failing one is tried again after a "
+            "backoff (see xero_connections).",
+            metadata={"failed": dg.MetadataValue.json(problems), **organisations, **dict(done)},
         )
+    context.add_output_metadata({**organisations, **dict(done)})
 
 
 @dg.job(description="Incremental sync of invoices and credit notes.")

@@ -1,19 +1,21 @@
 """Reference data from Xero: the organisation, contacts, contact groups and their members,
-the chart of accounts, and suppliers. Group `xero`. Every configured tenant, side by side; each
-asset gates its rows with its table's suite, then publishes them (`quality/publish.py`)."""
+the chart of accounts, and suppliers. Group `xero`. Every connected organisation, side by side,
+each its own unit of work (`defs/connections/work.py`): one Xero refuses, or whose rows fail the
+table's suite, is left out and named while the others publish (`quality/publish.py`)."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 from sqlalchemy import select
 
-from xero_pipeline.quality.checks import check_specs
+from xero_pipeline.defs.connections.work import OrganisationWork, checks_by_organisation
 from xero_pipeline.quality.publish import gated_publish
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.warehouse import schema
 from xero_pipeline.warehouse.organisations import short_codes
 from xero_pipeline.warehouse.publish import read_watermark
-from xero_pipeline.xero.client import READ_OVERLAP, latest_copies
+from xero_pipeline.xero.client import READ_OVERLAP, Tenant, latest_copies
 from xero_pipeline.xero.errors import XeroRequestError
 from xero_pipeline.xero.rows import (
     account_row,
@@ -31,7 +33,7 @@ Results = Iterator[dg.MaterializeResult | dg.AssetCheckResult]
 @dg.asset(
     group_name=GROUP,
     kinds=KINDS,
-    check_specs=check_specs("xero_organisation"),
+    check_specs=checks_by_organisation("xero_organisation"),
     description=(
         "One row per tenant: name, base currency, and the short code used "
         "in links that open records in Xero."
@@ -41,29 +43,32 @@ def xero_organisation(
     context: dg.AssetExecutionContext, xero: XeroResource, warehouse: WarehouseResource
 ) -> Results:
     client, calls = xero.client, xero.client.stats.total()
-    tenants = xero.tenants()
-    rows = [
-        organisation_row(t.tenant_id, org)
-        for t in tenants
-        for org in client.get(t.tenant_id, "Organisation")["Organisations"]
-    ]
+    work = OrganisationWork.start(context, xero, warehouse)
+    rows = []
+    for t in work.tenants:
+        with work.each(t):
+            rows += [
+                organisation_row(t.tenant_id, org)
+                for org in client.get(t.tenant_id, "Organisation")["Organisations"]
+            ]
     yield from gated_publish(
         context,
         xero=xero,
         warehouse=warehouse,
         table=schema.xero_organisation,
         rows=rows,
-        tenants=tenants,
+        tenants=work.active,
         mirror=True,
         calls_before=calls,
         preview_columns=("name", "base_currency", "short_code"),
+        organisations=work,
     )
 
 
 @dg.asset(
     group_name=GROUP,
     kinds=KINDS,
-    check_specs=check_specs("xero_contacts"),
+    check_specs=checks_by_organisation("xero_contacts"),
     deps=["xero_organisation"],
     description=(
         "Every contact, archived ones kept with their status; addresses and "
@@ -75,75 +80,92 @@ def xero_contacts(
     context: dg.AssetExecutionContext, xero: XeroResource, warehouse: WarehouseResource
 ) -> Results:
     client, calls = xero.client, xero.client.stats.total()
-    tenants = xero.tenants()
+    work = OrganisationWork.start(context, xero, warehouse)
     codes = short_codes(warehouse.engine)
     rows, watermarks = [], {}
-    for tenant in tenants:
-        watermark = read_watermark(warehouse.engine, tenant.tenant_id, "contacts")
-        since = watermark - READ_OVERLAP if watermark is not None else None
-        pages = []
-        for page_number, page in enumerate(
-            client.changes(
-                tenant.tenant_id, "Contacts", "Contacts", since, params={"includeArchived": "true"}
-            ),
-            start=1,
-        ):
-            pages.append(page)
-            context.log.info(f"{tenant.name}: contacts page {page_number}, {len(page)} records")
-        fresh = [
-            contact_row(tenant.tenant_id, contact, codes.get(tenant.tenant_id))
-            for contact in latest_copies(pages, "Contacts")  # each contact once (a keyset read)
-        ]
-        stamps = [r["updated_date_utc"] for r in fresh if r["updated_date_utc"]]
-        watermarks[(tenant.tenant_id, "contacts")] = max(stamps, default=watermark)
-        rows += fresh
+    for tenant in work.tenants:
+        with work.each(tenant):
+            rows += read_contacts(context, client, warehouse, tenant, codes, watermarks)
     yield from gated_publish(
         context,
         xero=xero,
         warehouse=warehouse,
         table=schema.xero_contacts,
         rows=rows,
-        tenants=tenants,
+        tenants=work.active,
         mirror=False,
         calls_before=calls,
         watermarks=watermarks,
         preview_columns=("name", "contact_status", "is_customer", "is_supplier"),
+        organisations=work,
     )
+
+
+def read_contacts(
+    context: dg.AssetExecutionContext,
+    client: Any,
+    warehouse: WarehouseResource,
+    tenant: Tenant,
+    codes: dict[str, str],
+    watermarks: dict,
+) -> list[dict]:
+    """One organisation's contacts changed since its watermark; notes its next watermark."""
+    watermark = read_watermark(warehouse.engine, tenant.tenant_id, "contacts")
+    since = watermark - READ_OVERLAP if watermark is not None else None
+    pages = []
+    for page_number, page in enumerate(
+        client.changes(
+            tenant.tenant_id, "Contacts", "Contacts", since, params={"includeArchived": "true"}
+        ),
+        start=1,
+    ):
+        pages.append(page)
+        context.log.info(f"{tenant.name}: contacts page {page_number}, {len(page)} records")
+    fresh = [
+        contact_row(tenant.tenant_id, contact, codes.get(tenant.tenant_id))
+        for contact in latest_copies(pages, "Contacts")  # each contact once (a keyset read)
+    ]
+    stamps = [r["updated_date_utc"] for r in fresh if r["updated_date_utc"]]
+    watermarks[(tenant.tenant_id, "contacts")] = max(stamps, default=watermark)
+    return fresh
 
 
 @dg.asset(
     group_name=GROUP,
     kinds=KINDS,
-    check_specs=check_specs("xero_contact_groups"),
+    check_specs=checks_by_organisation("xero_contact_groups"),
     description=("Active contact groups (Xero lists only those)."),
 )
 def xero_contact_groups(
     context: dg.AssetExecutionContext, xero: XeroResource, warehouse: WarehouseResource
 ) -> Results:
     client, calls = xero.client, xero.client.stats.total()
-    tenants = xero.tenants()
-    rows = [
-        group_row(t.tenant_id, g)
-        for t in tenants
-        for g in client.get(t.tenant_id, "ContactGroups")["ContactGroups"]
-    ]
+    work = OrganisationWork.start(context, xero, warehouse)
+    rows = []
+    for t in work.tenants:
+        with work.each(t):
+            rows += [
+                group_row(t.tenant_id, g)
+                for g in client.get(t.tenant_id, "ContactGroups")["ContactGroups"]
+            ]
     yield from gated_publish(
         context,
         xero=xero,
         warehouse=warehouse,
         table=schema.xero_contact_groups,
         rows=rows,
-        tenants=tenants,
+        tenants=work.active,
         mirror=True,
         calls_before=calls,
         preview_columns=("name", "status"),
+        organisations=work,
     )
 
 
 @dg.asset(
     group_name=GROUP,
     kinds=KINDS,
-    check_specs=check_specs("xero_contact_group_members"),
+    check_specs=checks_by_organisation("xero_contact_group_members"),
     deps=["xero_contact_groups", "xero_contacts"],
     description=(
         "Who is in each contact group, from /ContactGroups/{id}. "
@@ -154,7 +176,7 @@ def xero_contact_group_members(
     context: dg.AssetExecutionContext, xero: XeroResource, warehouse: WarehouseResource
 ) -> Results:
     client, calls = xero.client, xero.client.stats.total()
-    tenants = xero.tenants()
+    work = OrganisationWork.start(context, xero, warehouse)
     groups_table, contacts_table = schema.xero_contact_groups, schema.xero_contacts
     with warehouse.engine.connect() as connection:
         groups = connection.execute(
@@ -165,11 +187,36 @@ def xero_contact_group_members(
                 select(contacts_table.c.tenant_id, contacts_table.c.contact_id)
             ).all()
         )
-    wanted = {t.tenant_id for t in tenants}
     rows = []
-    for tenant_id, group_id in groups:
-        if tenant_id not in wanted:
-            continue
+    for tenant in work.tenants:
+        own = [group_id for tenant_id, group_id in groups if tenant_id == tenant.tenant_id]
+        with work.each(tenant):
+            rows += group_members(context, client, tenant.tenant_id, own, known)
+    yield from gated_publish(
+        context,
+        xero=xero,
+        warehouse=warehouse,
+        table=schema.xero_contact_group_members,
+        rows=rows,
+        tenants=work.active,
+        mirror=True,
+        calls_before=calls,
+        gate_only_columns=("is_known_contact",),
+        preview_columns=("group_name", "contact_name"),
+        organisations=work,
+    )
+
+
+def group_members(
+    context: dg.AssetExecutionContext,
+    client: Any,
+    tenant_id: str,
+    group_ids: list[str],
+    known: set[tuple[str, str]],
+) -> list[dict]:
+    """The members of one organisation's groups; a group deleted meanwhile is skipped."""
+    rows = []
+    for group_id in group_ids:
         try:
             body = client.get(tenant_id, f"ContactGroups/{group_id}")
         except XeroRequestError as exc:
@@ -182,24 +229,13 @@ def xero_contact_group_members(
                 row = member_row(tenant_id, group, member)
                 row["is_known_contact"] = (tenant_id, row["contact_id"]) in known
                 rows.append(row)
-    yield from gated_publish(
-        context,
-        xero=xero,
-        warehouse=warehouse,
-        table=schema.xero_contact_group_members,
-        rows=rows,
-        tenants=tenants,
-        mirror=True,
-        calls_before=calls,
-        gate_only_columns=("is_known_contact",),
-        preview_columns=("group_name", "contact_name"),
-    )
+    return rows
 
 
 @dg.asset(
     group_name=GROUP,
     kinds=KINDS,
-    check_specs=check_specs("xero_accounts"),
+    check_specs=checks_by_organisation("xero_accounts"),
     description=(
         "The chart of accounts: every account code with its type, class and "
         "status (archived codes kept)."
@@ -209,36 +245,39 @@ def xero_accounts(
     context: dg.AssetExecutionContext, xero: XeroResource, warehouse: WarehouseResource
 ) -> Results:
     client, calls = xero.client, xero.client.stats.total()
-    tenants = xero.tenants()
-    rows = [
-        account_row(t.tenant_id, a)
-        for t in tenants
-        for a in client.get(t.tenant_id, "Accounts")["Accounts"]
-    ]
+    work = OrganisationWork.start(context, xero, warehouse)
+    rows = []
+    for t in work.tenants:
+        with work.each(t):
+            rows += [
+                account_row(t.tenant_id, a) for a in client.get(t.tenant_id, "Accounts")["Accounts"]
+            ]
     yield from gated_publish(
         context,
         xero=xero,
         warehouse=warehouse,
         table=schema.xero_accounts,
         rows=rows,
-        tenants=tenants,
+        tenants=work.active,
         mirror=True,
         calls_before=calls,
         preview_columns=("code", "name", "type", "class", "status"),
+        organisations=work,
     )
 
 
 @dg.asset(
     group_name=GROUP,
     kinds=KINDS,
-    check_specs=check_specs("suppliers"),
+    check_specs=checks_by_organisation("suppliers"),
     deps=["xero_contacts"],
     description=("Contacts that are suppliers (IsSupplier), from xero_contacts."),
 )
 def suppliers(
     context: dg.AssetExecutionContext, xero: XeroResource, warehouse: WarehouseResource
 ) -> Results:
-    tenants = xero.tenants()
+    work = OrganisationWork.start(context, xero, warehouse)
+    tenants = work.tenants
     contacts = schema.xero_contacts
     columns = [c.name for c in schema.suppliers.columns if c.name not in ("row_hash", "loaded_at")]
     with warehouse.engine.connect() as connection:
@@ -260,4 +299,5 @@ def suppliers(
         tenants=tenants,
         mirror=True,
         preview_columns=("name", "contact_status", "email_address"),
+        organisations=work,
     )

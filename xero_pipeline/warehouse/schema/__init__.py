@@ -7,6 +7,7 @@ from xero_pipeline.warehouse.schema.bookkeeping import (
     invoices_raised,
     notifications_sent,
     sync_state,
+    xero_connections,
 )
 from xero_pipeline.warehouse.schema.columns import key_columns, metadata
 from xero_pipeline.warehouse.schema.marts import (
@@ -49,6 +50,7 @@ __all__ = [
     "suppliers",
     "sync_state",
     "xero_accounts",
+    "xero_connections",
     "xero_contact_group_members",
     "xero_contact_groups",
     "xero_contacts",

@@ -1,7 +1,8 @@
 """Bookkeeping the pipeline keeps for itself: where each incremental read starts (`sync_state`),
 which months of history each organisation has loaded (`history_months`), the sales invoices the
 sync saw being raised (`invoices_raised`, the notifications' outbox) and what each notification
-sink has done with them (`notifications_sent`)."""
+sink has done with them (`notifications_sent`), and each connected organisation's state
+(`xero_connections`)."""
 
 from __future__ import annotations
 
@@ -57,4 +58,25 @@ sync_state = Table(
     Column("resource", String(64), primary_key=True),
     Column("watermark", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+xero_connections = Table(
+    # One row per organisation the app has been connected to, kept by every run that asks
+    # /connections and by every unit of work done for the organisation (`defs/connections/`).
+    # status: 'connected'; 'failing' (its last work failed: `last_error` says why, and it is
+    # left alone until `next_attempt_at`, backing off); 'disconnected' (gone from /connections,
+    # or Xero answered 403: no longer called; its rows stay, marked in the marts).
+    "xero_connections",
+    metadata,
+    tenant(),
+    Column("tenant_name", Text),
+    Column("connection_id", String(36)),  # Xero's id of the connection (DELETE /connections/…)
+    Column("connected_at", DateTime(timezone=True)),  # when the pipeline first saw it connected
+    Column("status", String(16), nullable=False),
+    Column("last_success_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("failures", Integer, nullable=False),  # in a row, since the last success
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("failed_in_run", String(64)),  # the run of the last failure: its later steps
+    Column("updated_at", DateTime(timezone=True), nullable=False),  # do not clear it
 )

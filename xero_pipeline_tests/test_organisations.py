@@ -1,0 +1,181 @@
+"""Organisations as units: one organisation's trouble (Xero offline for it, its gate failing)
+fails only that organisation's work, is recorded in `xero_connections` with its reason, and
+backs off; every other organisation loads. Real Dagster runs against the sandbox over HTTP, on
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+from sqlalchemy import create_engine, text
+
+from xero_pipeline.sandbox import Sandbox
+from xero_pipeline.sandbox.faults import ScriptedFault
+from xero_pipeline.warehouse.connections import (
+    CONNECTED,
+    DISCONNECTED,
+    FAILING,
+    FIRST_BACKOFF,
+    LONGEST_BACKOFF,
+    backoff,
+    note_listed,
+    organisations,
+    record_failure,
+    record_success,
+)
+from xero_pipeline.warehouse.engine import connect
+from xero_pipeline.xero.client import Tenant
+from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES
+from xero_pipeline_tests.test_history import (
+    assert_equal_to_sandbox,
+    load_reference,
+    run,
+    warehouse_documents,
+)
+
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)  # the ledger's clock in the unit tests
+
+
+def take_offline(sandbox: Sandbox, tenant_id: str) -> None:
+    """Xero answers every call for the organisation with 503 "The Organisation is offline"."""
+    sandbox.faults.script(ScriptedFault(kind="503", count=10**6, tenant_id=tenant_id))
+
+
+def ledger(url: str) -> dict[str, tuple]:
+    with create_engine(url).connect() as connection:
+        rows = connection.execute(
+            text("SELECT tenant_id, status, failures, last_error FROM xero_connections")
+        )
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def documents_of(url: str, tenant_id: str) -> int:
+    return sum(
+        1
+        for kind in (INVOICES, CREDIT_NOTES)
+        for header in warehouse_documents(url, kind)[0]
+        if header[0] == tenant_id
+    )
+
+
+def check(result: dg.ExecuteInProcessResult, asset: str, name: str) -> dg.AssetCheckEvaluation:
+    return next(
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.event_specific_data.check_name == name
+        and e.event_specific_data.asset_key.to_user_string() == asset
+    )
+
+
+def test_an_offline_organisation_fails_alone_and_loads_once_back(history_sandbox, warehouse_url):
+    offline, online = list(history_sandbox.tenants)
+    take_offline(history_sandbox, offline)
+    load_reference(warehouse_url)  # succeeds: the online organisation's reference data loads
+    status, failures, error = ledger(warehouse_url)[offline]
+    assert status == FAILING and failures >= 1 and "offline" in error
+    assert ledger(warehouse_url)[online][:2] == (CONNECTED, 0)
+
+    result = run(warehouse_url)
+    assert result.success, "one offline organisation must not stop the other's history"
+    assert documents_of(warehouse_url, offline) == 0
+    assert documents_of(warehouse_url, online) > 0
+    loaded = check(result, "xero_invoices", "organisations_loaded")
+    assert not loaded.passed and offline in loaded.metadata["failed"].value
+
+    edited = history_sandbox.tenants[online]
+    docs = edited.collection("Invoice")
+    invoice_id = docs.record(len(docs) - 1, with_lines=False)["InvoiceID"]
+    history_sandbox.clock.advance(60)
+    edited.set_document_reference("Invoice", invoice_id, "edited while the other was offline")
+    # The sync leaves the organisation with no history alone and syncs the other.
+    assert run(warehouse_url, sync=True).success
+    assert ledger(warehouse_url)[online][:2] == (CONNECTED, 0)
+    with create_engine(warehouse_url).connect() as connection:
+        reference = connection.execute(
+            text("SELECT reference FROM xero_invoices WHERE invoice_id = :i"), {"i": invoice_id}
+        ).scalar_one()
+    assert reference == "edited while the other was offline"
+
+    history_sandbox.faults.clear()  # back online
+    assert run(warehouse_url).success
+    assert_equal_to_sandbox(history_sandbox, warehouse_url)
+    assert ledger(warehouse_url)[offline][:2] == (CONNECTED, 0)
+
+
+def test_scheduled_runs_leave_a_failing_organisation_alone_until_its_backoff_ends(
+    history_sandbox, warehouse_url
+):
+    offline = next(iter(history_sandbox.tenants))
+    load_reference(warehouse_url)
+    run(warehouse_url, first="2026-10-01", last="2026-11-01")
+    take_offline(history_sandbox, offline)
+    synced = run(warehouse_url, sync=True, raise_on_error=False)
+    assert not synced.success  # the sync names the organisation it could not sync
+    message = " ".join(
+        e.event_specific_data.error.message for e in synced.get_step_failure_events()
+    )
+    assert offline in message and "offline" in message
+    assert ledger(warehouse_url)[offline][:2] == (FAILING, 1)
+
+    scheduled = {"dagster/schedule_name": "sales_sync_every_15_minutes"}
+    before = history_sandbox.total_calls(offline)
+    assert run(warehouse_url, sync=True, tags=scheduled).success  # nothing asked of it
+    assert history_sandbox.total_calls(offline) == before
+    assert ledger(warehouse_url)[offline][:2] == (FAILING, 1)
+
+    # Its backoff over, the next scheduled sync tries it again: still offline, backs off longer.
+    with create_engine(warehouse_url).begin() as connection:
+        connection.execute(
+            text("UPDATE xero_connections SET next_attempt_at = :past WHERE tenant_id = :t"),
+            {"past": datetime.now(UTC) - timedelta(minutes=1), "t": offline},
+        )
+    assert not run(warehouse_url, sync=True, tags=scheduled, raise_on_error=False).success
+    assert history_sandbox.total_calls(offline) > before
+    assert ledger(warehouse_url)[offline][:2] == (FAILING, 2)
+
+
+# -- the ledger on its own ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = connect(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    yield engine
+    engine.dispose()
+
+
+A, B = Tenant("a" * 8, "Alpha", connection_id="c-a"), Tenant("b" * 8, "Beta", connection_id="c-b")
+
+
+def test_backoff_doubles_from_a_quarter_hour_up_to_a_day():
+    assert [backoff(n) for n in (1, 2, 3)] == [FIRST_BACKOFF, 2 * FIRST_BACKOFF, 4 * FIRST_BACKOFF]
+    assert backoff(30) == LONGEST_BACKOFF
+
+
+def test_the_ledger_follows_connections_failures_and_successes(engine):
+    listing = note_listed(engine, [A, B], NOW)
+    assert set(listing.new) == {A.tenant_id, B.tenant_id}
+    state = record_failure(engine, A, "XeroUnavailableError: offline", NOW, run_id="r1")
+    assert state.status == FAILING and state.next_attempt_at == NOW + FIRST_BACKOFF
+    assert state.waiting(NOW + timedelta(minutes=14)) and not state.waiting(NOW + FIRST_BACKOFF)
+    record_success(engine, [A.tenant_id], NOW, run_id="r1")  # a later step of the same run
+    assert organisations(engine)[A.tenant_id].status == FAILING
+    record_success(engine, [A.tenant_id], NOW, run_id="r2")
+    assert organisations(engine)[A.tenant_id].status == CONNECTED
+
+    listing = note_listed(engine, [A], NOW)  # B's admin removed the app
+    assert listing.disconnected == (B.tenant_id,)
+    gone = organisations(engine)[B.tenant_id]
+    assert gone.status == DISCONNECTED and gone.waiting(NOW + timedelta(days=365))
+    assert note_listed(engine, [A, B], NOW).reconnected == (B.tenant_id,)
+
+    refused = record_failure(engine, A, "XeroRequestError: 403", NOW, disconnected=True)
+    assert refused.status == DISCONNECTED
+    # Still listed, same connection: stays disconnected (Xero refused it); a new consent
+    # (a new connection id) brings it back.
+    assert note_listed(engine, [A, B], NOW).reconnected == ()
+    again = Tenant(A.tenant_id, A.name, connection_id="c-a2")
+    assert note_listed(engine, [again, B], NOW).reconnected == (A.tenant_id,)
