@@ -58,6 +58,7 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
         seed=args.seed,
         size=args.size,
         as_of=args.as_of,
+        tenants=getattr(args, "tenants", None),
         host=getattr(args, "host", "127.0.0.1"),
         port=getattr(args, "port", 0),
         limits=LimitConfig(enabled=not args.no_limits, minute_seconds=args.minute_seconds),
@@ -349,6 +350,11 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.0,
         help="share of accounting calls that fail (default: 0)",
+    )
+    serve.add_argument(
+        "--tenants",
+        type=int,
+        help="serve that many generated organisations of --size (default: the two standard ones)",
     )
     serve.set_defaults(func=cmd_sandbox)
     link = commands.add_parser("connect", help="give the pipeline access to a Xero organisation")
