@@ -7,6 +7,7 @@ from xero_pipeline.warehouse.schema.bookkeeping import (
     invoices_raised,
     notifications_sent,
     sync_state,
+    xero_tokens,
 )
 from xero_pipeline.warehouse.schema.columns import key_columns, metadata
 from xero_pipeline.warehouse.schema.marts import (
@@ -57,4 +58,5 @@ __all__ = [
     "xero_invoice_lines",
     "xero_invoices",
     "xero_organisation",
+    "xero_tokens",
 ]
