@@ -22,7 +22,7 @@ from xero_pipeline.defs.notifications.sinks import lookback_days, sinks_from_env
 from xero_pipeline.months import SANDBOX_HISTORY_MONTHS, month_start
 from xero_pipeline.warehouse.engine import warehouse_url
 from xero_pipeline.xero.errors import ConfigError
-from xero_pipeline.xero.settings import XeroSettings
+from xero_pipeline.xero.settings import XeroSettings, token_key_of, token_store_kind
 
 
 def sales_start(env: Mapping[str, str] | None = None, today: date | None = None) -> date:
@@ -102,7 +102,9 @@ def _customers_source(env: Mapping[str, str]) -> None:
 
 CHECKS: tuple[Callable[[Mapping[str, str]], object], ...] = (
     XeroSettings.from_env,  # XERO_CLIENT_ID, _SECRET, _TENANT_IDS, _API_BASE, _IDENTITY_BASE,
-    # _SCOPES
+    # _SCOPES (and the first of the two below)
+    token_store_kind,  # XERO_TOKEN_STORE
+    token_key_of,  # XERO_TOKEN_KEY
     warehouse_url,  # WAREHOUSE_URL
     sales_start,  # XERO_SALES_START_DATE
     reconcile_months,  # XERO_RECONCILE_MONTHS
@@ -121,6 +123,7 @@ def check_environment(env: Mapping[str, str] | None = None) -> None:
         try:
             check(env)
         except ConfigError as problem:
-            problems.append(problem)
+            if str(problem) not in {str(p) for p in problems}:  # one line per wrong variable
+                problems.append(problem)
     if problems:
         raise ConfigurationError(problems)

@@ -28,12 +28,12 @@ from xero_pipeline.sandbox.app import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from xero_pipeline.sandbox.consent import REDIRECT_URI, consent_code
 from xero_pipeline.sandbox.customers import write_sample_csv
 from xero_pipeline.warehouse.engine import connect, warehouse_url
-from xero_pipeline.xero.auth import TokenProvider
 from xero_pipeline.xero.client import PAGE_SIZE, Tenant, XeroClient
 from xero_pipeline.xero.connect import authorize_url, exchange_code
 from xero_pipeline.xero.governor import Limits
 from xero_pipeline.xero.secret import Secret
 from xero_pipeline.xero.settings import XeroSettings
+from xero_pipeline.xero.tokens import open_token_store
 
 SANDBOX_MARKER = "Xero sandbox (generated data, not a real organisation)"
 
@@ -41,7 +41,9 @@ SANDBOX_MARKER = "Xero sandbox (generated data, not a real organisation)"
 def sandbox_settings(
     base_url: str, token_dir: Path, tenant_ids: tuple[str, ...] = ()
 ) -> XeroSettings:
-    """Settings for a sandbox's standard app, connected (consent given) and ready to refresh."""
+    """Settings for a sandbox's standard app, connected (consent given once, by the sandbox's
+    default user, for its default organisations) and ready to refresh. The token file in
+    `token_dir` holds that one connection afterwards."""
     settings = XeroSettings(
         client_id=SANDBOX_CLIENT_ID,
         client_secret=Secret(SANDBOX_CLIENT_SECRET),
@@ -50,6 +52,10 @@ def sandbox_settings(
         identity_base=base_url,
         token_path=token_dir / "sandbox_tokens.json",
     )
+    # One sandbox, one consent: tokens left in the folder by an earlier sandbox open nothing here.
+    store = open_token_store(settings)
+    for key in store.keys(SANDBOX_CLIENT_ID):
+        store.remove(SANDBOX_CLIENT_ID, key)
     code = consent_code(authorize_url(settings, REDIRECT_URI, "sandbox"))
     exchange_code(settings, code, REDIRECT_URI)
     return settings
@@ -72,9 +78,8 @@ class XeroResource(dg.ConfigurableResource):
 
     def _start(self, settings: XeroSettings, context: dg.InitResourceContext) -> None:
         limits = Limits(per_minute=self.minute_limit, minute_seconds=self.minute_seconds)
-        self._client = XeroClient(
-            settings, TokenProvider(settings), limits=limits, page_size=self.page_size
-        )
+        # Every connection in the token store (each consent's organisations), or the custom one.
+        self._client = XeroClient(settings, limits=limits, page_size=self.page_size)
 
     @property
     def source_note(self) -> str | None:

@@ -3,7 +3,8 @@
 `run` is what `make run` calls: it materializes the pipeline (against the built-in sandbox
 unless a Xero app is configured) and prints what was loaded. `backfill` loads sales history for a
 range of months. `sandbox` serves the sandbox until
-interrupted. `connect` gives the pipeline access to a real Xero organisation (OAuth2 consent).
+interrupted. `connect` gives the pipeline access to a real Xero organisation (OAuth2 consent; each
+consent adds a connection); `disconnect` removes one organisation's connection.
 `merge` runs the customer merge; `review` lists what it could not decide and records decisions.
 `chart` draws net sales by account code as a PNG from what the warehouse holds; `status` says
 what the warehouse holds and where the next incremental reads start.
@@ -58,6 +59,7 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
         seed=args.seed,
         size=args.size,
         as_of=args.as_of,
+        tenants=getattr(args, "tenants", None),
         host=getattr(args, "host", "127.0.0.1"),
         port=getattr(args, "port", 0),
         limits=LimitConfig(enabled=not args.no_limits, minute_seconds=args.minute_seconds),
@@ -281,10 +283,43 @@ def cmd_connect(args: argparse.Namespace) -> int:
             "connect. (With neither set, the pipeline uses the built-in sandbox.)"
         )
         return 2
-    connect(settings, port=args.port, open_browser=not args.no_browser)
-    client = XeroClient(settings, TokenProvider(settings))
+    key = connect(settings, port=args.port, open_browser=not args.no_browser)
+    client = XeroClient(settings, TokenProvider(settings, key=key))
+    print("This connection covers:")
     for tenant in client.tenants():
         print(f"  tenant {tenant.tenant_id}  {tenant.name}")
+    everything = XeroClient(settings)
+    total = everything.tenants()
+    print(
+        f"The app now reads {len(total)} organisation(s) over "
+        f"{len(everything.connections)} connection(s)."
+    )
+    for problem in everything.connection_problems.values():
+        print(f"  connection {problem.connection_key}: {problem.message}")
+    return 0
+
+
+def cmd_disconnect(args: argparse.Namespace) -> int:
+    """Remove one organisation's connection (Xero's DELETE /connections/{id}); the stored refresh
+    token goes too once its connection covers nothing."""
+    settings = XeroSettings.from_env()
+    if settings.sandbox:
+        print(
+            "XERO_CLIENT_ID and XERO_CLIENT_SECRET are not set: there is no Xero app to "
+            "disconnect from."
+        )
+        return 2
+    client = XeroClient(settings)
+    done = client.disconnect(args.tenant)
+    print(f"Disconnected {done.tenant.name} ({done.tenant.tenant_id}).")
+    if done.token_removed:
+        print(f"Connection {done.connection_key} covers nothing more: its refresh token is gone.")
+    else:
+        print(f"Connection {done.connection_key} still covers other organisations; it is kept.")
+    print(
+        "Its rows stay in the warehouse; nothing more is read for it. "
+        "`xero-pipeline connect` connects it again."
+    )
     return 0
 
 
@@ -350,6 +385,11 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="share of accounting calls that fail (default: 0)",
     )
+    serve.add_argument(
+        "--tenants",
+        type=int,
+        help="serve that many generated organisations of --size (default: the two standard ones)",
+    )
     serve.set_defaults(func=cmd_sandbox)
     link = commands.add_parser("connect", help="give the pipeline access to a Xero organisation")
     link.add_argument(
@@ -361,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     link.add_argument("--no-browser", action="store_true", help="print the URL only")
     link.set_defaults(func=cmd_connect)
+    unlink = commands.add_parser(
+        "disconnect", help="remove one Xero organisation's connection (DELETE /connections/{id})"
+    )
+    unlink.add_argument("tenant", help="the organisation's tenant id, or its name")
+    unlink.set_defaults(func=cmd_disconnect)
     merge = commands.add_parser("merge", help="merge Xero customers into the customer list")
     merge.add_argument(
         "--confirm",

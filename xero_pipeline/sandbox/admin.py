@@ -2,6 +2,11 @@
 
 In-process tests call `Sandbox` and `TenantData` methods directly; this exposes the same few
 operations as JSON so that a sandbox started with `xero-pipeline sandbox` can be driven too.
+
+Connections and organisations: `GET connections` ({client_id: {user: [tenant_id]}}),
+`POST connect {"tenant", "user"?}`, `POST disconnect {"tenant"}`, `POST organisations {OrgSpec
+fields, all optional}` (→ {"tenant_id"}), `POST offline {"tenant", "offline": true|false}`. A
+`tenant` is a tenant id, an organisation name or a position.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from xero_pipeline.sandbox import xerojson
 from xero_pipeline.sandbox.churn import ChurnConfig
 from xero_pipeline.sandbox.faults import ScriptedFault
+from xero_pipeline.sandbox.generator import generated_org
 from xero_pipeline.sandbox.limits import LimitConfig
 from xero_pipeline.sandbox.server import Response, decode_json, json_response
 from xero_pipeline.sandbox.store import SandboxError
@@ -66,6 +72,25 @@ class Admin:
                 return json_response(200, dataclasses.asdict(self.sandbox.limiter.config))
             if method == "POST" and action == "edit":
                 return json_response(200, self._edit(payload))
+            if method == "GET" and action == "connections":
+                return json_response(200, self.sandbox.identity.connection_sets())
+            if method == "POST" and action == "connect":
+                tenant_id = self.sandbox.connect(payload["tenant"], payload.get("user"))
+                return json_response(200, {"tenant_id": tenant_id})
+            if method == "POST" and action == "disconnect":
+                gone = self.sandbox.disconnect(payload["tenant"])
+                return json_response(200, {"disconnected": gone})
+            if method == "POST" and action == "organisations":
+                return json_response(200, {"tenant_id": self._add_organisation(payload)})
+            if method == "POST" and action == "offline":
+                tenant = payload["tenant"]
+                if payload.get("offline", True):
+                    tenant_id = self.sandbox.take_offline(tenant)
+                else:
+                    tenant_id = self.sandbox.bring_online(tenant)
+                return json_response(
+                    200, {"tenant_id": tenant_id, "offline": sorted(self.sandbox.offline)}
+                )
         except (SandboxError, TypeError, ValueError, KeyError) as exc:
             return json_response(400, {"error": f"{type(exc).__name__}: {exc}"})
         return json_response(404, {"error": f"no sandbox control {method} {action}"})
@@ -86,6 +111,14 @@ class Admin:
                 )
             )
         return {"injected": faults.injected}
+
+    def _add_organisation(self, payload: dict[str, Any]) -> str:
+        if not payload:
+            return self.sandbox.add_organisation()
+        config = self.sandbox.config
+        names = tuple(t.name for t in list(self.sandbox.tenants.values()))
+        base = generated_org(config.size, config.seed, len(names), names)
+        return self.sandbox.add_organisation(dataclasses.replace(base, **payload))
 
     def _edit(self, payload: dict[str, Any]) -> Any:
         operation = payload.get("op")

@@ -10,11 +10,18 @@ from typing import Any
 
 from xero_pipeline.sandbox import xerojson
 from xero_pipeline.sandbox.admin import Admin
-from xero_pipeline.sandbox.auth import ALL_READ_SCOPES, AuthConfig, ClientApp, IdentityService
+from xero_pipeline.sandbox.auth import (
+    ALL_READ_SCOPES,
+    DEFAULT_USER,
+    AuthConfig,
+    ClientApp,
+    Connection,
+    IdentityService,
+)
 from xero_pipeline.sandbox.churn import Churn, ChurnConfig
 from xero_pipeline.sandbox.clock import SandboxClock
 from xero_pipeline.sandbox.faults import FaultConfig, FaultInjector
-from xero_pipeline.sandbox.generator import OrgGenerator, OrgSpec, default_orgs
+from xero_pipeline.sandbox.generator import OrgGenerator, OrgSpec, default_orgs, generated_org
 from xero_pipeline.sandbox.limits import LimitConfig, RateLimiter
 from xero_pipeline.sandbox.pages import PageCache
 from xero_pipeline.sandbox.server import Response, Router, SandboxHTTPServer
@@ -34,7 +41,9 @@ SANDBOX_LEGACY_CLIENT_SECRET = "sandbox-legacy-secret"
 class SandboxConfig:
     seed: int = 42
     size: str = "small"
-    orgs: tuple[OrgSpec, ...] | None = None  # overrides `size`
+    orgs: tuple[OrgSpec, ...] | None = None  # overrides `size` and `tenants`
+    tenants: int | None = None  # that many generated organisations of `size` (default: two)
+    hidden: int = 0  # the last `hidden` organisations are connected to nobody at first
     as_of: date | None = None  # "today" for the organisations; default: the real UTC date
     frozen_clock: bool = False
     host: str = "127.0.0.1"
@@ -54,23 +63,35 @@ class Sandbox:
         self.clock = SandboxClock(
             datetime.combine(as_of, time(0), tzinfo=UTC), frozen=config.frozen_clock
         )
-        specs = config.orgs or default_orgs(config.size)
+        self._as_of = as_of
+        if config.orgs:
+            specs = config.orgs
+        elif config.tenants is not None:
+            specs = tuple(
+                generated_org(config.size, config.seed, i, ()) for i in range(config.tenants)
+            )
+        else:
+            specs = default_orgs(config.size)
         self.tenants: dict[str, TenantData] = {}
         for index, spec in enumerate(specs):
             org = OrgGenerator(spec, config.seed, index, as_of).generate()
             self.tenants[org.tenant_id] = TenantData(org, self.clock.now)
+        self.offline: set[str] = set()  # organisations answering 503 until brought online
         self.limiter = RateLimiter(config.limits)
         self.faults = FaultInjector(config.faults)
         self.churn = Churn(config.churn)
         self.identity = IdentityService(self.clock.now, config.auth)
+        self.identity.organisations.update(self.tenants)
+        self.identity.seed = config.seed
         tenant_ids = tuple(self.tenants)
+        shown = tenant_ids[: len(tenant_ids) - max(config.hidden, 0)]
         # The standard app and the custom connection are new apps (granular scopes only).
-        self.identity.register(ClientApp(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, tenant_ids))
+        self.identity.register(ClientApp(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, shown))
         self.identity.register(
             ClientApp(
                 SANDBOX_LEGACY_CLIENT_ID,
                 SANDBOX_LEGACY_CLIENT_SECRET,
-                tenant_ids,
+                shown,
                 scopes=ALL_READ_SCOPES,
                 granular_only=False,
             )
@@ -89,9 +110,6 @@ class Sandbox:
         self._lock = threading.Lock()
         self._responses = 0
         self.calls: dict[tuple[str, str], int] = {}
-        self._connection_ids = {
-            t: str(uuid.uuid5(uuid.NAMESPACE_URL, f"connection:{t}")) for t in self.tenants
-        }
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -144,17 +162,16 @@ class Sandbox:
             key = (tenant_id, resource)
             self.calls[key] = self.calls.get(key, 0) + 1
 
-    def connection(self, tenant_id: str, auth_event_id: str) -> dict[str, Any]:
-        tenant = self.tenants[tenant_id]
-        created = xerojson.connection_timestamp(tenant.organisation["CreatedDateUTC"])
+    def connection(self, connection: Connection) -> dict[str, Any]:
+        """One item of `GET /connections`."""
         return {
-            "id": self._connection_ids[tenant_id],
-            "authEventId": auth_event_id,
-            "tenantId": tenant_id,
+            "id": connection.id,
+            "authEventId": connection.auth_event_id,
+            "tenantId": connection.tenant_id,
             "tenantType": "ORGANISATION",
-            "tenantName": tenant.name,
-            "createdDateUtc": created,
-            "updatedDateUtc": created,
+            "tenantName": self.tenants[connection.tenant_id].name,
+            "createdDateUtc": xerojson.connection_timestamp(connection.created),
+            "updatedDateUtc": xerojson.connection_timestamp(connection.updated),
         }
 
     # -- control -------------------------------------------------------------------------------
@@ -163,10 +180,61 @@ class Sandbox:
         """A tenant by position, id or name."""
         if isinstance(key, int):
             return list(self.tenants.values())[key]
-        for tenant in self.tenants.values():
+        for tenant in list(self.tenants.values()):
             if key.lower() in (tenant.tenant_id, tenant.name.lower()):
                 return tenant
         raise KeyError(f"no sandbox tenant {key!r}")
+
+    # -- connections and organisations (a platform's partners, their consents) ------------------
+
+    def connect(
+        self, tenant: int | str, user: str | None = None, client_id: str = SANDBOX_CLIENT_ID
+    ) -> str:
+        """Add an organisation to `user`'s connections of the app (default: the standard app's
+        default user), as a consent choosing one more organisation would; tokens that user already
+        holds see it at once. Returns the tenant id."""
+        tenant_id = self.tenant(tenant).tenant_id
+        self.identity.connect(client_id, user or DEFAULT_USER, (tenant_id,), str(uuid.uuid4()))
+        return tenant_id
+
+    def disconnect(self, tenant: int | str) -> int:
+        """The organisation's admin revokes the app in Xero: the organisation leaves every user's
+        connections of every app; its calls answer 403 and `/connections` no longer lists it.
+        Returns how many connections went."""
+        return self.identity.disconnect_tenant(self.tenant(tenant).tenant_id)
+
+    def connected(self, user: str | None = None, client_id: str = SANDBOX_CLIENT_ID) -> list[str]:
+        """The tenant ids `user` has connected to the app now."""
+        return [c.tenant_id for c in self.identity.connections(client_id, user or DEFAULT_USER)]
+
+    def add_organisation(self, spec: OrgSpec | None = None) -> str:
+        """Generate one more organisation now (default: one of the sandbox's `size`, with a new
+        name), connected to nobody: a consent naming it (`tenants=`) or `connect` connects it.
+        Returns its tenant id."""
+        with self._lock:
+            index = len(self.tenants)
+            names = tuple(t.name for t in self.tenants.values())
+            spec = spec or generated_org(self.config.size, self.config.seed, index, names)
+            org = OrgGenerator(spec, self.config.seed, index, self._as_of).generate()
+            if org.tenant_id in self.tenants:
+                raise ValueError(f"the sandbox already has tenant {org.tenant_id}")
+            self.tenants[org.tenant_id] = TenantData(org, self.clock.now)
+            self.identity.organisations.add(org.tenant_id)
+        return org.tenant_id
+
+    def take_offline(self, tenant: int | str) -> str:
+        """Every accounting call for the organisation answers 503 `The Organisation is offline`
+        (Xero: minutes to an hour) until `bring_online`. Returns the tenant id."""
+        tenant_id = self.tenant(tenant).tenant_id
+        with self._lock:
+            self.offline.add(tenant_id)
+        return tenant_id
+
+    def bring_online(self, tenant: int | str) -> str:
+        tenant_id = self.tenant(tenant).tenant_id
+        with self._lock:
+            self.offline.discard(tenant_id)
+        return tenant_id
 
     def total_calls(self, tenant_id: str | None = None) -> int:
         with self._lock:
@@ -186,8 +254,10 @@ class Sandbox:
                     "credit_notes": len(t.credit_notes),
                     "calls": self.total_calls(t.tenant_id),
                 }
-                for t in self.tenants.values()
+                for t in list(self.tenants.values())
             ],
+            "connections": self.identity.connection_sets(),
+            "offline": sorted(self.offline),
             "faults_injected": self.faults.injected,
             "rate_limit_rejections": self.limiter.rejections,
         }

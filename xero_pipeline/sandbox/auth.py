@@ -5,6 +5,16 @@ grace period (returning the same successor, so a client that lost the response c
 answers `invalid_grant`. Expiry is measured on the sandbox clock, so tests can move time instead
 of waiting half an hour.
 
+Connections follow Xero's model: every (app, user) pair has its own live set of connected
+organisations, `{tenant_id: Connection}`. A consent adds the organisations the user chose to that
+set (an organisation already in it keeps its connection id and takes the new `authEventId`, as
+Xero's `updatedDateUtc` "most recently connected" implies); it never removes one. Access and refresh
+grants point at the (app, user) set, not at a copy of it, so `GET /connections` and the 403 check
+always see the set as it is now: a disconnection (`DELETE /connections/{id}`, or the organisation's
+admin revoking the app, `disconnect_tenant`) takes effect at once for tokens already issued, and a
+refresh token whose user has no connection left still refreshes (to a token that lists nothing).
+The custom connection (client_credentials) is one more "user" of its app, connected on first use.
+
 Scopes follow Xero's 2026 rule: an app created on or after 2 March 2026 (`granular_only`) may ask
 only for granular scopes; asking for the broad `accounting.transactions(.read)` is refused with
 OAuth's `invalid_scope` (redirected back at the consent step, 400 at the token endpoint). Older
@@ -45,6 +55,8 @@ GRANULAR_READ_SCOPES = (
     "offline_access accounting.contacts.read accounting.settings.read accounting.invoices.read"
 )
 ALL_READ_SCOPES = f"{GRANULAR_READ_SCOPES} accounting.transactions.read"  # an older app's
+DEFAULT_USER = "sandbox-user"  # who consents when the authorize URL names no `user`
+CUSTOM_USER = "custom-connection"  # the connection set of an app's client_credentials grants
 
 
 class OAuthError(Exception):
@@ -60,7 +72,7 @@ class OAuthError(Exception):
 class ClientApp:
     client_id: str
     client_secret: str
-    tenant_ids: tuple[str, ...]
+    tenant_ids: tuple[str, ...]  # what a consent that names no `tenants` connects
     custom_connection: bool = False  # client_credentials only; otherwise the standard flow
     scopes: str = GRANULAR_READ_SCOPES  # what a custom connection was granted
     granular_only: bool = True  # created on or after 2 March 2026: no broad scopes
@@ -80,9 +92,20 @@ class AuthConfig:
 
 
 @dataclass
+class Connection:
+    """One organisation connected to an app by one user (Xero's `/connections` item)."""
+
+    id: str
+    tenant_id: str
+    auth_event_id: str
+    created: datetime
+    updated: datetime
+
+
+@dataclass
 class AccessGrant:
     client_id: str
-    tenant_ids: tuple[str, ...]
+    user: str  # the grant covers the (client_id, user) connection set as it is now
     scopes: frozenset[str]
     expires_at: datetime
     auth_event_id: str
@@ -91,7 +114,7 @@ class AccessGrant:
 @dataclass
 class RefreshGrant:
     client_id: str
-    tenant_ids: tuple[str, ...]
+    user: str
     scopes: frozenset[str]
     last_used: datetime
     auth_event_id: str
@@ -105,6 +128,7 @@ class _Code:
     redirect_uri: str
     scopes: frozenset[str]
     expires_at: datetime
+    user: str
     tenant_ids: tuple[str, ...]
 
 
@@ -118,7 +142,12 @@ class IdentityService:
         self._access: dict[str, AccessGrant] = {}
         self._refresh: dict[str, RefreshGrant] = {}
         self._codes: dict[str, _Code] = {}
-        self._lock = threading.Lock()
+        # (client_id, user) -> {tenant_id: Connection}, in the order they were connected
+        self._connections: dict[tuple[str, str], dict[str, Connection]] = {}
+        self._connection_count = 0
+        self.organisations: set[str] = set()  # known tenant ids (empty: any id is accepted)
+        self.seed = 0  # for the connection ids, so the same steps give the same ids
+        self._lock = threading.RLock()
         self.refreshes = 0
 
     def register(self, app: ClientApp) -> None:
@@ -132,8 +161,18 @@ class IdentityService:
 
     # -- the consent step ----------------------------------------------------------------------
 
-    def authorize(self, client_id: str, redirect_uri: str, scope: str) -> str:
-        """Consent is given at once in the sandbox, for every tenant the app may see."""
+    def authorize(
+        self,
+        client_id: str,
+        redirect_uri: str,
+        scope: str,
+        user: str | None = None,
+        tenants: tuple[str, ...] | None = None,
+    ) -> str:
+        """Consent is given at once in the sandbox: by `user` (default DEFAULT_USER), for the
+        organisations `tenants` names (default: the app's `tenant_ids`). The organisations join
+        the user's connection set when the code is exchanged, as Xero's do on "Allow access".
+        Naming an organisation the sandbox does not have is refused with `invalid_request`."""
         app = self.clients.get(client_id)
         if app is None or app.custom_connection:
             raise OAuthError("unauthorized_client")
@@ -141,6 +180,11 @@ class IdentityService:
             raise OAuthError("invalid_request")
         scopes = frozenset(scope.split())
         app.check_scopes(scopes)
+        chosen = app.tenant_ids if tenants is None else tuple(t.lower() for t in tenants)
+        if tenants is not None and (
+            not chosen or (self.organisations and not set(chosen) <= self.organisations)
+        ):
+            raise OAuthError("invalid_request", redirect=True)
         code = secrets.token_urlsafe(24)
         with self._lock:
             self._codes[code] = _Code(
@@ -148,9 +192,67 @@ class IdentityService:
                 redirect_uri,
                 scopes,
                 self.now() + timedelta(seconds=self.config.code_seconds),
-                app.tenant_ids,
+                user or DEFAULT_USER,
+                chosen,
             )
         return code
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def connect(
+        self, client_id: str, user: str, tenant_ids: tuple[str, ...], auth_event_id: str
+    ) -> None:
+        """Add organisations to (client_id, user)'s set, as one consent (one `authEventId`)."""
+        now = self.now()
+        with self._lock:
+            connected = self._connections.setdefault((client_id, user), {})
+            for tenant_id in tenant_ids:
+                known = connected.get(tenant_id)
+                if known is not None:  # consented again: same connection, this consent's event
+                    known.auth_event_id, known.updated = auth_event_id, now
+                    continue
+                self._connection_count += 1
+                name = f"connection:{self.seed}:{client_id}:{user}:{tenant_id}:"
+                connection_id = str(
+                    uuid.uuid5(uuid.NAMESPACE_URL, f"{name}{self._connection_count}")
+                )
+                connected[tenant_id] = Connection(connection_id, tenant_id, auth_event_id, now, now)
+
+    def connections(self, client_id: str, user: str) -> list[Connection]:
+        """(client_id, user)'s connections now, in the order they were made."""
+        with self._lock:
+            return list(self._connections.get((client_id, user), {}).values())
+
+    def covers(self, grant: AccessGrant, tenant_id: str) -> bool:
+        with self._lock:
+            return tenant_id in self._connections.get((grant.client_id, grant.user), {})
+
+    def delete_connection(self, grant: AccessGrant, connection_id: str) -> bool:
+        """`DELETE /connections/{id}` with this grant: False when its user has no such one."""
+        with self._lock:
+            connected = self._connections.get((grant.client_id, grant.user), {})
+            for tenant_id, connection in connected.items():
+                if connection.id == connection_id.lower():
+                    del connected[tenant_id]
+                    return True
+        return False
+
+    def disconnect_tenant(self, tenant_id: str) -> int:
+        """The organisation's admin revokes access in Xero: it leaves every app's every user's
+        set. Returns how many connections went."""
+        gone = 0
+        with self._lock:
+            for connected in self._connections.values():
+                gone += connected.pop(tenant_id, None) is not None
+        return gone
+
+    def connection_sets(self) -> dict[str, dict[str, list[str]]]:
+        """{client_id: {user: [tenant_id, …]}} now (tests and the control API)."""
+        with self._lock:
+            sets: dict[str, dict[str, list[str]]] = {}
+            for (client_id, user), connected in self._connections.items():
+                sets.setdefault(client_id, {})[user] = list(connected)
+            return sets
 
     # -- the token endpoint --------------------------------------------------------------------
 
@@ -163,11 +265,14 @@ class IdentityService:
                     raise OAuthError("unauthorized_client")
                 scopes = frozenset(form.get("scope", app.scopes).split())
                 app.check_scopes(scopes)
+                auth_event_id = str(uuid.uuid4())
+                if (app.client_id, CUSTOM_USER) not in self._connections:  # connected once
+                    self.connect(app.client_id, CUSTOM_USER, app.tenant_ids, auth_event_id)
                 return self._issue(
                     app.client_id,
-                    app.tenant_ids,
+                    CUSTOM_USER,
                     scopes - {"offline_access"},
-                    str(uuid.uuid4()),
+                    auth_event_id,
                     refresh=None,
                 )
             if grant_type == "authorization_code":
@@ -180,8 +285,10 @@ class IdentityService:
                 ):
                     raise OAuthError("invalid_grant")
                 refresh = secrets.token_urlsafe(32) if "offline_access" in code.scopes else None
+                auth_event_id = str(uuid.uuid4())
+                self.connect(app.client_id, code.user, code.tenant_ids, auth_event_id)
                 return self._issue(
-                    app.client_id, code.tenant_ids, code.scopes, str(uuid.uuid4()), refresh=refresh
+                    app.client_id, code.user, code.scopes, auth_event_id, refresh=refresh
                 )
             if grant_type == "refresh_token":
                 return self._refresh_grant(app, form.get("refresh_token", ""))
@@ -205,7 +312,7 @@ class IdentityService:
         # Inside the grace period a retry of the same refresh gets the same successor.
         return self._issue(
             app.client_id,
-            grant.tenant_ids,
+            grant.user,
             grant.scopes,
             grant.auth_event_id,
             refresh=grant.successor,
@@ -214,7 +321,7 @@ class IdentityService:
     def _issue(
         self,
         client_id: str,
-        tenant_ids: tuple[str, ...],
+        user: str,
         scopes: frozenset[str],
         auth_event_id: str,
         refresh: str | None,
@@ -223,7 +330,7 @@ class IdentityService:
         now = self.now()
         self._access[access] = AccessGrant(
             client_id,
-            tenant_ids,
+            user,
             scopes,
             now + timedelta(seconds=self.config.access_token_seconds),
             auth_event_id,
@@ -236,7 +343,7 @@ class IdentityService:
         }
         if refresh is not None:
             self._refresh.setdefault(
-                refresh, RefreshGrant(client_id, tenant_ids, scopes, now, auth_event_id)
+                refresh, RefreshGrant(client_id, user, scopes, now, auth_event_id)
             )
             body["refresh_token"] = refresh
         return body

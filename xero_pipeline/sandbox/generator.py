@@ -8,6 +8,7 @@ the stub's own seed each time the document is read, which keeps memory flat as s
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -282,6 +283,41 @@ def default_orgs(size: str) -> tuple[OrgSpec, ...]:
             customer_group=None,
             **shape,
         ),
+    )
+
+
+_NAME_PLACES = (
+    "Harbour", "Kauri", "Tasman", "Pohutukawa", "Riverbend", "Summit", "Coastal", "Ironbark",
+    "Wattle", "Totara", "Beacon", "Lakeside", "Copperleaf", "Bluegum", "Kowhai", "Redwood",
+    "Orchard", "Meridian", "Saltwater", "Highland",
+)  # fmt: skip
+_NAME_TRADES = (
+    "Coffee Roasters", "Software", "Joinery", "Plumbing", "Design Studio", "Bakery",
+    "Logistics", "Surf Co", "Dental", "Landscaping", "Brewing", "Accounting", "Electrical",
+    "Print Works", "Outfitters",
+)  # fmt: skip
+
+
+def generated_org(size: str, seed: int, index: int, taken: tuple[str, ...] = ()) -> OrgSpec:
+    """Organisation `index` of a generated set (`SandboxConfig(tenants=N)`, `add_organisation`):
+    the shape of `size`, a name drawn from the seed (distinct from `taken` and from every other
+    index), New Zealand or Australia by turns."""
+    combos = [f"{place} {trade}" for place in _NAME_PLACES for trade in _NAME_TRADES]
+    random.Random(f"{seed}:org-names").shuffle(combos)
+    name = combos[index % len(combos)]
+    if index >= len(combos):
+        name = f"{name} {index // len(combos) + 1}"
+    australian = index % 2 == 1
+    name = f"{name} {'Pty Ltd' if australian else 'Ltd'}"
+    while name in taken:
+        name = f"{name} (another)"
+    base = default_orgs(size)[0]
+    return dataclasses.replace(
+        base,
+        name=name,
+        country="AU" if australian else "NZ",
+        base_currency="AUD" if australian else "NZD",
+        customer_group=None if australian else "Datagate",
     )
 
 

@@ -1,6 +1,8 @@
 """The sandbox's HTTP face: Xero's paths, headers, envelope and error bodies.
 
-Identity: `POST /connect/token`, `GET /identity/connect/authorize`, `GET /connections`.
+Identity: `POST /connect/token`, `GET /identity/connect/authorize` (the sandbox's own extra
+query parameters `user` and `tenants` say who consents and to which organisations),
+`GET /connections` (optionally `?authEventId=`), `DELETE /connections/{id}`.
 Accounting: `GET /api.xro/2.0/{Organisation,Contacts,ContactGroups,Accounts,Invoices,CreditNotes}`
 (and `/{id}` on each). Control, for tests and tools: `/__sandbox/...` (see `admin.py`).
 """
@@ -167,6 +169,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._handle("PUT")
 
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
     def _handle(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -212,7 +217,9 @@ class Router:
         if lower == "/identity/connect/authorize" and method == "GET":
             return self.authorize(params), None
         if lower == "/connections" and method == "GET":
-            return self.connections(headers)
+            return self.connections(params, headers)
+        if lower.startswith("/connections/") and method == "DELETE":
+            return self.delete_connection(lower.removeprefix("/connections/"), headers)
         if lower.startswith("/__sandbox/"):
             return self.sandbox.admin.handle(method, lower, params, body), None
         if lower.startswith(API_PREFIX.lower()) and method == "GET":
@@ -240,8 +247,13 @@ class Router:
         if params.get("response_type") != "code":
             return json_response(400, {"error": "unsupported_response_type"})
         try:
+            tenants = params.get("tenants")
             code = self.sandbox.identity.authorize(
-                params.get("client_id", ""), redirect, params.get("scope", "")
+                params.get("client_id", ""),
+                redirect,
+                params.get("scope", ""),
+                user=params.get("user") or None,
+                tenants=None if tenants is None else _split(params, "tenants"),
             )
         except OAuthError as exc:
             if not exc.redirect:  # no trustworthy client or redirect URI to send it back to
@@ -257,8 +269,9 @@ class Router:
         separator = "&" if "?" in redirect else "?"
         return Response(302, b"", headers={"Location": f"{redirect}{separator}{urlencode(query)}"})
 
-    def connections(self, headers: Any) -> tuple[Response, str | None]:
-        """The app's connected tenants. Scripted faults naming `connections` land here too."""
+    def connections(self, params: dict[str, str], headers: Any) -> tuple[Response, str | None]:
+        """The token's user's connections of the app, as they are now (`?authEventId=` keeps
+        one consent's). Scripted faults naming `connections` land here too."""
         try:
             grant = self.sandbox.identity.check(headers.get("Authorization"))
         except OAuthError as exc:
@@ -268,8 +281,33 @@ class Router:
             time.sleep(self.sandbox.faults.config.slow_seconds)
         if fault in ("500", "503", "429"):
             return self._fault_response(fault, {}), None
-        connected = [self.sandbox.connection(t, grant.auth_event_id) for t in grant.tenant_ids]
+        event = params.get("autheventid", "").lower()
+        connected = [
+            self.sandbox.connection(c)
+            for c in self.sandbox.identity.connections(grant.client_id, grant.user)
+            if event in ("", c.auth_event_id)
+        ]
         return json_response(200, connected), fault
+
+    def delete_connection(self, connection_id: str, headers: Any) -> tuple[Response, str | None]:
+        """`DELETE /connections/{id}`: 204 and the organisation leaves the token's user's
+        connections (every token of that user sees it gone at once); 404 (a problem document)
+        when that user has no such connection, as Xero answers. Scripted faults naming
+        `connections` land here too."""
+        try:
+            grant = self.sandbox.identity.check(headers.get("Authorization"))
+        except OAuthError as exc:
+            return problem(401, "Unauthorized", exc.code), None
+        fault = self.sandbox.faults.next_fault(
+            f"connections/{connection_id}", None, scripted_only=True
+        )
+        if fault == "slow":
+            time.sleep(self.sandbox.faults.config.slow_seconds)
+        if fault in ("500", "503", "429"):
+            return self._fault_response(fault, {}), None
+        if not self.sandbox.identity.delete_connection(grant, connection_id):
+            return problem(404, "Not Found", f"No connection {connection_id}"), None
+        return Response(204), None
 
     # -- accounting ----------------------------------------------------------------------------
 
@@ -288,10 +326,12 @@ class Router:
             return problem(401, "Unauthorized", exc.code), None
         tenant_id = (headers.get("Xero-tenant-id") or headers.get("xero-tenant-id") or "").lower()
         tenant = self.sandbox.tenants.get(tenant_id)
-        if tenant is None or tenant_id not in grant.tenant_ids:
+        if tenant is None or not identity.covers(grant, tenant_id):
             return problem(403, "Forbidden", "AuthenticationUnsuccessful"), None
         if not grant.scopes & set(RESOURCE_SCOPES[resource]):
             return problem(401, "Unauthorized", "AuthorizationUnsuccessful"), None
+        if tenant_id in self.sandbox.offline:  # not counted against the limits (unverified)
+            return self._fault_response("503", {}), None
         verdict = self.sandbox.limiter.acquire(tenant_id)
         if not verdict.allowed:
             return Response(429, b"", "text/plain", verdict.headers), None

@@ -4,8 +4,10 @@
 - The standard flow: consent once (`xero-pipeline connect` runs `authorization_code`), then
   `refresh_token` for ever after, rotating the stored refresh token on each refresh.
 
-Which one applies is decided by the token store: a stored refresh token for this app means the
-standard flow; none means a custom connection.
+One `TokenProvider` serves one connection (one consent: its own refresh token, under its
+connection key in the token store). Which flow applies is decided by the store: stored refresh
+tokens for this app mean the standard flow, one provider each (`connection_providers`); none means
+a custom connection, the app's one connection.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import requests
 from xero_pipeline.xero.errors import XeroAuthError
 from xero_pipeline.xero.secret import Secret
 from xero_pipeline.xero.settings import XeroSettings
-from xero_pipeline.xero.tokens import TokenStore
+from xero_pipeline.xero.tokens import TokenStore, open_token_store
 
 log = logging.getLogger(__name__)
 
@@ -49,26 +51,43 @@ class AccessToken:
         return time.monotonic() < self.expires_at - REFRESH_MARGIN_SECONDS
 
 
+CUSTOM_CONNECTION = "custom-connection"  # the key a custom connection is reported under
+
+
 class TokenProvider:
-    """Hands out a valid access token, refreshing before expiry and when Xero says it expired."""
+    """Hands out a valid access token for one connection, refreshing before expiry and when Xero
+    says it expired. `key` names the connection in the store; None: the app's first stored
+    connection, or — none being stored — the app's custom connection (client_credentials)."""
 
     def __init__(
         self,
         settings: XeroSettings,
         session: requests.Session | None = None,
         store: TokenStore | None = None,
+        key: str | None = None,
     ) -> None:
         if settings.client_id is None or settings.client_secret is None:
             raise XeroAuthError("no Xero app configured (XERO_CLIENT_ID / XERO_CLIENT_SECRET)")
         self.settings = settings
         self.session = session or requests.Session()
-        self.store = store or TokenStore(settings.token_path)
+        self.store = store or open_token_store(settings)
+        self.key = key
+        self.custom = False  # learned at the first token: no refresh token stored
         self._token: AccessToken | None = None
         self._lock = threading.Lock()
         self.refreshes = 0
 
     def __repr__(self) -> str:
-        return f"TokenProvider(client_id={self.settings.client_id!r}, store={self.store!r})"
+        return (
+            f"TokenProvider(client_id={self.settings.client_id!r}, "
+            f"connection={self.connection_key!r}, store={self.store!r})"
+        )
+
+    @property
+    def connection_key(self) -> str:
+        """The connection's key in the store ('custom-connection' for a custom connection;
+        '' until the first token when the key was left to the store)."""
+        return CUSTOM_CONNECTION if self.custom else (self.key or "")
 
     def access_token(self) -> Secret:
         with self._lock:
@@ -85,9 +104,15 @@ class TokenProvider:
     def _new_token(self) -> AccessToken:
         client_id = self.settings.client_id
         assert client_id is not None
-        with self.store.locked():
-            stored = self.store.read(client_id)
+        with self.store.locked(client_id, self.key):
+            stored = self.store.read(client_id, self.key)
+            if stored is None and self.key is not None:
+                raise XeroAuthError(
+                    f"Connection {self.key} is no longer in the token store (disconnected?). "
+                    + RECONNECT
+                )
             if stored is None:
+                self.custom = True
                 form = {"grant_type": "client_credentials"}
                 if self.settings.scopes:  # else: every scope the connection was granted
                     form["scope"] = " ".join(s for s in self.settings.scopes if s != OFFLINE)
@@ -102,10 +127,13 @@ class TokenProvider:
                     raise XeroAuthError(
                         "Xero's refresh answer carried no refresh token. " + RECONNECT
                     )
-                self.store.write(client_id, Secret(rotated))  # durable before use
+                self.key = self.store.write(client_id, Secret(rotated), stored.key or None)
             self.refreshes += 1
         log.info(
-            "Got a Xero access token for app %s (valid %ss).", client_id, body.get("expires_in")
+            "Got a Xero access token for app %s, connection %s (valid %ss).",
+            client_id,
+            self.connection_key,
+            body.get("expires_in"),
         )
         return AccessToken(
             Secret(body["access_token"]), time.monotonic() + float(body.get("expires_in", 1800))
@@ -130,8 +158,9 @@ class TokenProvider:
         error = _oauth_error(response)
         if error == "invalid_grant":
             raise XeroAuthError(
-                "Xero no longer accepts the stored refresh token (invalid_grant: "
-                "it was retired, revoked or unused for 60 days). " + RECONNECT
+                f"Xero no longer accepts the stored refresh token of connection "
+                f"{self.key or '(the first)'} (invalid_grant: it was retired, revoked or unused "
+                "for 60 days). " + RECONNECT
             )
         if error == "invalid_scope":
             raise XeroAuthError(refused_scopes(form.get("scope", "")))
@@ -151,3 +180,17 @@ def _oauth_error(response: requests.Response) -> str:
         return str(response.json().get("error", "unknown error"))
     except ValueError:
         return "unknown error"
+
+
+def connection_providers(
+    settings: XeroSettings, store: TokenStore | None = None, session: requests.Session | None = None
+) -> list[TokenProvider]:
+    """One provider per stored connection of the app, oldest first; none stored: the app's
+    custom connection (client_credentials) as its one connection."""
+    if settings.client_id is None:
+        raise XeroAuthError("no Xero app configured (XERO_CLIENT_ID / XERO_CLIENT_SECRET)")
+    store = store or open_token_store(settings)
+    keys = store.keys(settings.client_id)
+    if not keys:
+        return [TokenProvider(settings, session, store)]
+    return [TokenProvider(settings, session, store, key) for key in keys]

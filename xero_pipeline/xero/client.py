@@ -6,27 +6,38 @@ and jitter; `tenants` asks /connections the same way (it has no tenant, so no go
 "reconnect" only when Xero refuses the app's credentials, not when it is merely unavailable.
 `pages` reads a paged resource at 1000 a page, one page in memory at a time; `changed_since`
 reads what changed after a committed watermark.
+
+Many connections (a platform whose partners each consented): `tenants` asks /connections once
+per connection and merges what they cover; each tenant's calls then go with the access token of
+the connection that covers it. One connection failing (its refresh token revoked:
+`invalid_grant`; its /connections unavailable) does not hide the others' tenants: the failure is
+logged and kept in `connection_problems`, and only when every connection fails does `tenants`
+raise. `disconnect` removes one organisation's connection (`DELETE /connections/{id}`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 
-from xero_pipeline.xero.auth import TokenProvider
+from xero_pipeline.xero.auth import TokenProvider, connection_providers
 from xero_pipeline.xero.errors import (
     DayLimitReached,
+    UnknownTenantError,
     XeroAuthError,
+    XeroError,
     XeroRequestError,
     XeroUnavailableError,
 )
@@ -84,6 +95,32 @@ class Tenant:
     connection_id: str | None = None  # Xero's id of the connection (/connections' `id`)
 
 
+@dataclass(frozen=True)
+class ConnectionProblem:
+    """Why one connection's organisations could not be listed (the others' still are)."""
+
+    connection_key: str
+    error: XeroError  # XeroAuthError (e.g. invalid_grant: reconnect), XeroUnavailableError, …
+
+    @property
+    def message(self) -> str:
+        return str(self.error)
+
+    @property
+    def needs_reconnect(self) -> bool:
+        return isinstance(self.error, XeroAuthError)
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    """What `XeroClient.disconnect` did."""
+
+    tenant: Tenant
+    connection_key: str
+    connection_id: str
+    token_removed: bool  # the connection covered nothing more: its refresh token was dropped
+
+
 @dataclass
 class CallStats:
     """Calls spent, per tenant and endpoint, and what Xero says is left today."""
@@ -128,7 +165,7 @@ class XeroClient:
     def __init__(
         self,
         settings: XeroSettings,
-        tokens: TokenProvider,
+        tokens: TokenProvider | Sequence[TokenProvider] | None = None,
         *,
         session: requests.Session | None = None,
         limits: Limits | None = None,
@@ -137,7 +174,20 @@ class XeroClient:
         page_size: int = PAGE_SIZE,
     ) -> None:
         self.settings = settings
-        self.tokens = tokens
+        if tokens is None:  # every connection in the token store (or the custom connection)
+            tokens = connection_providers(settings)
+        self.connections: list[TokenProvider] = (
+            [tokens] if isinstance(tokens, TokenProvider) else list(tokens)
+        )
+        if not self.connections:
+            raise XeroAuthError("no Xero connection. Connect with `xero-pipeline connect`.")
+        # What the last `tenants` learned: each tenant's connection, and each connection's problem.
+        self.connection_problems: dict[str, ConnectionProblem] = {}
+        self.connection_tenants: dict[str, list[Tenant]] = {}
+        self._routes: dict[str, TokenProvider] = {}
+        self._connection_ids: dict[str, str] = {}  # tenant id -> Xero's connection id
+        self._routes_lock = threading.Lock()
+        self._learned = False
         self.session = session or requests.Session()
         self.governors = governors or Governors(limits)
         self.retry = retry or RetryPolicy()
@@ -148,36 +198,153 @@ class XeroClient:
     def __repr__(self) -> str:
         return f"XeroClient(api_base={self.settings.api_base!r})"
 
+    @property
+    def tokens(self) -> TokenProvider:
+        """The first connection's token provider (the only one, for an app consented once)."""
+        return self.connections[0]
+
     # -- tenants -------------------------------------------------------------------------------
 
     def tenants(self) -> list[Tenant]:
-        """The connected organisations, narrowed to XERO_TENANT_IDS when it is set."""
+        """The connected organisations of every connection, narrowed to XERO_TENANT_IDS when it
+        is set. A connection that fails is skipped (see `connection_problems`) unless all do."""
+        connected: dict[str, Tenant] = {}
+        routes: dict[str, TokenProvider] = {}
+        connection_ids: dict[str, str] = {}
+        problems: dict[str, ConnectionProblem] = {}
+        by_connection: dict[str, list[Tenant]] = {}
+        first_error: XeroError | None = None
+        for number, provider in enumerate(self.connections, start=1):
+            try:
+                listed = self._connections_of(provider)
+            except XeroError as exc:
+                key = provider.connection_key or f"#{number}"
+                problems[key] = ConnectionProblem(key, exc)
+                first_error = first_error or exc
+                log.warning("Xero connection %s: its organisations are skipped: %s", key, exc)
+                continue
+            key = provider.connection_key or f"#{number}"
+            by_connection[key] = []
+            for item in listed:
+                tenant = Tenant(
+                    item["tenantId"],
+                    item.get("tenantName") or "",
+                    item.get("tenantType") or "",
+                    str(item.get("id") or "") or None,
+                )
+                by_connection[key].append(tenant)
+                tenant_key = tenant.tenant_id.lower()
+                if tenant_key not in connected:  # two consents of one organisation: the first
+                    connected[tenant_key] = tenant
+                    routes[tenant_key] = provider
+                    connection_ids[tenant_key] = str(item.get("id") or "")
+        with self._routes_lock:
+            self._learned = True
+            self._routes, self._connection_ids = routes, connection_ids
+            self.connection_problems, self.connection_tenants = problems, by_connection
+        if first_error is not None and len(problems) == len(self.connections):
+            raise first_error
+        wanted = self.settings.tenant_ids
+        if not wanted:
+            return list(connected.values())
+        missing = [t for t in wanted if t.lower() not in connected]
+        if missing and not problems:
+            raise XeroAuthError(
+                f"XERO_TENANT_IDS lists {', '.join(missing)}, which this app is "
+                "not connected to. Connect it with `xero-pipeline connect`."
+            )
+        if missing:
+            log.warning(
+                "XERO_TENANT_IDS lists %s, which no working connection covers; skipped.",
+                ", ".join(missing),
+            )
+        return [connected[t.lower()] for t in wanted if t.lower() in connected]
+
+    def _connections_of(self, provider: TokenProvider) -> list[dict[str, Any]]:
         response = self._call(
             f"{self.settings.api_base}/connections",
             "/connections",
             {"Accept": "application/json"},
             tenant_id=None,
+            tokens=provider,
         )
-        connected = [
-            Tenant(
-                c["tenantId"],
-                c.get("tenantName") or "",
-                c.get("tenantType") or "",
-                c.get("id"),
+        listed = decode(response.content)
+        return [c for c in listed if isinstance(c, dict) and c.get("tenantId")]
+
+    def connection_of(self, tenant_id: str) -> str | None:
+        """The key of the connection whose token reads the tenant (after `tenants`)."""
+        provider = self._routes.get(tenant_id.lower())
+        return provider.connection_key if provider is not None else None
+
+    def _provider(self, tenant_id: str) -> TokenProvider:
+        """The token provider of the connection covering the tenant: with one connection, it;
+        with many, learned from /connections (once, unless a new tenant turns up)."""
+        if len(self.connections) == 1:
+            return self.connections[0]
+        provider = self._routes.get(tenant_id.lower())
+        if provider is None and not self._learned:
+            with contextlib.suppress(XeroError):  # every connection failed: the call says why
+                self.tenants()
+            provider = self._routes.get(tenant_id.lower())
+        return provider or self.connections[0]  # an unknown tenant: Xero's 403 says so
+
+    # -- disconnecting -------------------------------------------------------------------------
+
+    def disconnect(self, tenant: str) -> Disconnected:
+        """Remove an organisation's connection (tenant id or organisation name) with Xero's
+        `DELETE /connections/{id}`; drop the connection's refresh token from the store when it
+        covers nothing any more. Raises UnknownTenantError when no connection covers it."""
+        tenants = self.tenants_unfiltered()
+        wanted = tenant.strip().lower()
+        matches = [t for t in tenants if wanted in (t.tenant_id.lower(), t.name.lower())]
+        if len(matches) != 1:
+            known = "; ".join(f"{t.tenant_id} ({t.name})" for t in tenants) or "none"
+            what = "is not" if not matches else "names more than one organisation"
+            raise UnknownTenantError(
+                f"{tenant!r} {what} connected to this app (give a tenant id, or an "
+                f"organisation name exactly). Connected: {known}."
             )
-            for c in decode(response.content)
-        ]
-        wanted = self.settings.tenant_ids
-        if not wanted:
-            return connected
-        by_id = {t.tenant_id.lower(): t for t in connected}
-        missing = [t for t in wanted if t.lower() not in by_id]
-        if missing:
-            raise XeroAuthError(
-                f"XERO_TENANT_IDS lists {', '.join(missing)}, which this app is "
-                "not connected to. Connect it with `xero-pipeline connect`."
+        found = matches[0]
+        provider = self._routes[found.tenant_id.lower()]
+        connection_id = self._connection_ids.get(found.tenant_id.lower(), "")
+        try:
+            self._call(
+                f"{self.settings.api_base}/connections/{connection_id}",
+                "/connections",
+                {"Accept": "application/json"},
+                tenant_id=None,
+                tokens=provider,
+                method="DELETE",
             )
-        return [by_id[t.lower()] for t in wanted]
+        except XeroRequestError as exc:
+            if exc.status != 404:  # 404: gone already (revoked in Xero meanwhile)
+                raise
+        log.info(
+            "Disconnected %s (%s) from connection %s.",
+            found.name,
+            found.tenant_id,
+            provider.connection_key,
+        )
+        removed = False
+        if not self._connections_of(provider) and provider.key is not None:
+            client_id = self.settings.client_id or ""
+            removed = provider.store.remove(client_id, provider.key)
+            self.connections = [p for p in self.connections if p is not provider]
+        with self._routes_lock:
+            self._routes.pop(found.tenant_id.lower(), None)
+            self._connection_ids.pop(found.tenant_id.lower(), None)
+        return Disconnected(found, provider.connection_key, connection_id, removed)
+
+    def tenants_unfiltered(self) -> list[Tenant]:
+        """Every connected organisation, whatever XERO_TENANT_IDS says."""
+        if not self.settings.tenant_ids:
+            return self.tenants()
+        narrow = self.settings
+        try:
+            self.settings = replace(narrow, tenant_ids=())
+            return self.tenants()
+        finally:
+            self.settings = narrow
 
     # -- one request ---------------------------------------------------------------------------
 
@@ -198,7 +365,9 @@ class XeroClient:
             headers["If-Modified-Since"] = modified_since.astimezone(UTC).strftime(
                 "%Y-%m-%dT%H:%M:%S"
             )
-        response = self._call(url, path, headers, tenant_id=tenant_id, params=params)
+        response = self._call(
+            url, path, headers, tenant_id=tenant_id, params=params, tokens=self._provider(tenant_id)
+        )
         body = decode(response.content)
         stamp = xero_clock(response) or _safe_timestamp(body.get("DateTimeUTC"))
         if stamp is not None:
@@ -213,20 +382,25 @@ class XeroClient:
         *,
         tenant_id: str | None,
         params: dict[str, Any] | None = None,
+        tokens: TokenProvider | None = None,
+        method: str = "GET",
     ) -> requests.Response:
-        """One GET done right: a fresh token, the tenant's governor (none for /connections,
-        `tenant_id` None: it is outside the per-tenant limits), retries for 5xx, timeouts and
-        dropped connections, 429s waited out, one token refresh on a 401. The 200 response."""
+        """One GET done right: a fresh token (of `tokens`, the connection's provider), the
+        tenant's governor (none for /connections, `tenant_id` None: it is outside the per-tenant
+        limits), retries for 5xx, timeouts and dropped connections, 429s waited out, one token
+        refresh on a 401. The 200 (or, for a DELETE, 204) response."""
+        tokens = tokens or self.connections[0]
         governor = self.governors[tenant_id] if tenant_id is not None else None
         key = (tenant_id or "-", endpoint_of(path.lstrip("/")))
         failures = limited = 0
         refreshed = False
         while True:
-            token = self.tokens.access_token()
+            token = tokens.access_token()
             response, problem = None, None
             with governor.call() if governor is not None else nullcontext():
                 try:
-                    response = self.session.get(
+                    response = self.session.request(
+                        method,
                         url,
                         params=params,
                         timeout=self.retry.timeout_seconds,
@@ -238,14 +412,16 @@ class XeroClient:
             if response is not None:
                 if governor is not None:
                     governor.observe(response.headers)
-                if response.status_code == 200:
+                if response.status_code == 200 or (
+                    method == "DELETE" and response.status_code == 204
+                ):
                     return response
                 if (
                     response.status_code == 401
                     and not refreshed
                     and _worth_a_refresh(response, tenant_id)
                 ):
-                    self.tokens.expired(token)
+                    tokens.expired(token)
                     refreshed = True
                     continue
                 if response.status_code == 429:
@@ -260,7 +436,7 @@ class XeroClient:
             where = f" (tenant {tenant_id})" if tenant_id else ""
             if failures >= self.retry.attempts:
                 raise XeroUnavailableError(
-                    f"Xero kept failing for GET {path}{where}: {problem}, "
+                    f"Xero kept failing for {method} {path}{where}: {problem}, "
                     f"{failures} attempts. Try again later; nothing was published."
                 )
             wait = self.retry.backoff(failures)

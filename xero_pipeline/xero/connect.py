@@ -1,8 +1,9 @@
 """The one-time consent of Xero's standard OAuth2 flow (`xero-pipeline connect`).
 
 Prints the authorize URL, receives Xero's redirect on a loopback port, checks `state`, exchanges
-the code and stores the refresh token. The redirect URI (`http://localhost:PORT/callback`) must be
-registered with the Xero app.
+the code and stores the refresh token as a new connection: every consent adds one (a platform's
+second partner connecting leaves the first partner's connection as it was). The redirect URI
+(`http://localhost:PORT/callback`) must be registered with the Xero app.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from xero_pipeline.xero.auth import TOKEN_TIMEOUT_SECONDS, refused_scopes
 from xero_pipeline.xero.errors import XeroAuthError
 from xero_pipeline.xero.secret import Secret
 from xero_pipeline.xero.settings import XeroSettings
-from xero_pipeline.xero.tokens import TokenStore
+from xero_pipeline.xero.tokens import open_token_store
 
 CALLBACK_PATH = "/callback"
 
@@ -38,8 +39,9 @@ def authorize_url(settings: XeroSettings, redirect_uri: str, state: str) -> str:
 
 def exchange_code(
     settings: XeroSettings, code: str, redirect_uri: str, session: requests.Session | None = None
-) -> None:
-    """Trade the consent code for tokens and store the refresh token."""
+) -> str:
+    """Trade the consent code for tokens and store the refresh token as a new connection;
+    returns the connection's key."""
     if settings.client_id is None or settings.client_secret is None:
         raise XeroAuthError("set XERO_CLIENT_ID and XERO_CLIENT_SECRET before connecting")
     response = (session or requests.Session()).post(
@@ -60,9 +62,7 @@ def exchange_code(
             "Xero returned no refresh token: the app must ask for offline_access "
             "(add it to XERO_SCOPES)"
         )
-    store = TokenStore(settings.token_path)
-    with store.locked():
-        store.write(settings.client_id, Secret(refresh))
+    return open_token_store(settings).add(settings.client_id, Secret(refresh))
 
 
 class _Callback(BaseHTTPRequestHandler):
@@ -106,8 +106,9 @@ def connect(
     open_browser: bool = True,
     announce: Callable[[str], None] = print,
     timeout_seconds: float = 300,
-) -> None:
-    """Run the consent flow end to end; raises XeroAuthError if it does not complete."""
+) -> str:
+    """Run the consent flow end to end; raises XeroAuthError if it does not complete. Returns
+    the new connection's key."""
     state = secrets.token_urlsafe(16)
     server = _CallbackServer(port, state)
     redirect_uri = f"http://localhost:{server.server_address[1]}{CALLBACK_PATH}"
@@ -133,5 +134,11 @@ def connect(
         raise XeroAuthError(refused_scopes(settings.consent_scopes))
     if "code" not in answer:
         raise XeroAuthError(f"Xero did not grant access: {answer.get('error', 'no code')}")
-    exchange_code(settings, answer["code"], redirect_uri)
-    announce("Connected: the refresh token is stored in " + str(settings.token_path))
+    key = exchange_code(settings, answer["code"], redirect_uri)
+    where = (
+        "the warehouse table xero_tokens (encrypted)"
+        if settings.token_store == "warehouse"
+        else str(settings.token_path)
+    )
+    announce(f"Connected (connection {key}): its refresh token is stored in {where}")
+    return key

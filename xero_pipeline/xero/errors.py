@@ -32,6 +32,10 @@ class XeroRequestError(XeroError):
         self.status, self.path, self.xero_message = status, path, message
 
 
+class UnknownTenantError(XeroError):
+    """No connection of the app covers the organisation named (`xero-pipeline disconnect`)."""
+
+
 class XeroUnavailableError(XeroError):
     """Xero kept failing (5xx, timeouts, dropped connections) after every retry."""
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
+
 from xero_pipeline.xero.errors import ConfigError
 from xero_pipeline.xero.secret import Secret
 
@@ -50,6 +52,31 @@ def project_data() -> Path:
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+TOKEN_STORES = ("file", "warehouse")
+MAKE_A_KEY = (
+    "make one with: python -c "
+    '"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+)
+
+
+def token_cipher(key: Secret | None, *, required: bool = False) -> Fernet | None:
+    """The Fernet cipher of XERO_TOKEN_KEY. A missing key (when `required`) or a malformed one
+    is a ConfigError naming the variable — never showing the value."""
+    if key is None or not key.reveal().strip():
+        if not required:
+            return None
+        raise ConfigError(
+            "XERO_TOKEN_KEY",
+            "is required with XERO_TOKEN_STORE=warehouse: the key that encrypts the refresh "
+            f"tokens in the warehouse (keep it out of the warehouse); {MAKE_A_KEY}",
+        )
+    try:
+        return Fernet(key.reveal().strip().encode())
+    except (ValueError, TypeError, UnicodeError):
+        raise ConfigError(
+            "XERO_TOKEN_KEY",
+            f"is not a Fernet key (32 bytes, url-safe base64: 44 characters); {MAKE_A_KEY}",
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -61,6 +88,8 @@ class XeroSettings:
     identity_base: str = DEFAULT_IDENTITY_BASE
     token_path: Path = field(default_factory=lambda: project_data() / "xero_tokens.json")
     scopes: tuple[str, ...] = ()  # XERO_SCOPES; empty: not set (see `consent_scopes`)
+    token_store: str = "file"  # XERO_TOKEN_STORE: file (XERO_TOKEN_PATH) or warehouse
+    token_key: Secret | None = field(default=None, repr=False)  # XERO_TOKEN_KEY
 
     @property
     def sandbox(self) -> bool:
@@ -107,6 +136,8 @@ class XeroSettings:
                         "credentials. Unset it to use the built-in sandbox.",
                     )
         token_path = Path(env.get("XERO_TOKEN_PATH") or project_data() / "xero_tokens.json")
+        token_store = token_store_kind(env)
+        token_key = token_key_of(env)
         return cls(
             client_id=client_id,
             client_secret=Secret(secret) if secret else None,
@@ -115,7 +146,30 @@ class XeroSettings:
             identity_base=identity_base,
             token_path=token_path,
             scopes=_scopes(env.get("XERO_SCOPES", "")),
+            token_store=token_store,
+            token_key=token_key,
         )
+
+
+def token_store_kind(env: Mapping[str, str]) -> str:
+    """XERO_TOKEN_STORE: `file` (the default) or `warehouse`."""
+    kind = (env.get("XERO_TOKEN_STORE") or "file").strip().lower()
+    if kind not in TOKEN_STORES:
+        raise ConfigError(
+            "XERO_TOKEN_STORE",
+            "must be file (XERO_TOKEN_PATH, the default) or warehouse (the xero_tokens table, "
+            f"encrypted with XERO_TOKEN_KEY), not {kind[:40]!r}",
+        )
+    return kind
+
+
+def token_key_of(env: Mapping[str, str]) -> Secret | None:
+    """XERO_TOKEN_KEY, checked: required with the warehouse store, a Fernet key when set."""
+    raw = (env.get("XERO_TOKEN_KEY") or "").strip()
+    key = Secret(raw) if raw else None
+    kind = (env.get("XERO_TOKEN_STORE") or "file").strip().lower()
+    token_cipher(key, required=kind == "warehouse")
+    return key
 
 
 def _base_url(env: Mapping[str, str], name: str, default: str) -> str:

@@ -8,6 +8,7 @@ from xero_pipeline.warehouse.schema.bookkeeping import (
     notifications_sent,
     sync_state,
     xero_connections,
+    xero_tokens,
 )
 from xero_pipeline.warehouse.schema.columns import key_columns, metadata
 from xero_pipeline.warehouse.schema.marts import (
@@ -59,4 +60,5 @@ __all__ = [
     "xero_invoice_lines",
     "xero_invoices",
     "xero_organisation",
+    "xero_tokens",
 ]

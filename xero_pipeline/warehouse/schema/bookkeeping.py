@@ -1,8 +1,9 @@
 """Bookkeeping the pipeline keeps for itself: where each incremental read starts (`sync_state`),
 which months of history each organisation has loaded (`history_months`), the sales invoices the
 sync saw being raised (`invoices_raised`, the notifications' outbox) and what each notification
-sink has done with them (`notifications_sent`), and each connected organisation's state
-(`xero_connections`)."""
+sink has done with them (`notifications_sent`), each connected organisation's state
+(`xero_connections`), and the Xero refresh tokens when the warehouse keeps them (`xero_tokens`,
+XERO_TOKEN_STORE=warehouse)."""
 
 from __future__ import annotations
 
@@ -79,4 +80,16 @@ xero_connections = Table(
     Column("next_attempt_at", DateTime(timezone=True)),
     Column("failed_in_run", String(64)),  # the run of the last failure: its later steps
     Column("updated_at", DateTime(timezone=True), nullable=False),  # do not clear it
+)
+
+xero_tokens = Table(
+    # One row per connection (one consent of the app): its refresh token, Fernet-encrypted under
+    # XERO_TOKEN_KEY (never stored here). Each refresh rewrites its row under a row lock.
+    "xero_tokens",
+    metadata,
+    Column("client_id", String(255), primary_key=True),
+    Column("connection_key", String(64), primary_key=True),
+    Column("refresh_token", Text, nullable=False),  # Fernet token: ciphertext, never plaintext
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("stored_at", DateTime(timezone=True), nullable=False),
 )
