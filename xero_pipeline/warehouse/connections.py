@@ -9,14 +9,20 @@ clears it. Disconnected organisations are not called at all until /connections l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, true, update
+from sqlalchemy import Connection, Engine, insert, select, true, update
 
-from xero_pipeline.warehouse.schema import xero_connections
+from xero_pipeline.warehouse.schema import (
+    dim_account_codes,
+    fct_sales_lines,
+    invoiced_contacts,
+    sales_by_account_code_monthly,
+    xero_connections,
+)
 from xero_pipeline.warehouse.transactions import writing
 from xero_pipeline.warehouse.values import as_utc
 from xero_pipeline.xero.client import Tenant
@@ -26,6 +32,8 @@ FIRST_BACKOFF = timedelta(minutes=15)
 LONGEST_BACKOFF = timedelta(hours=24)
 ERROR_LENGTH = 2000  # last_error is for people: Xero's words, not a page of HTML
 NOT_LISTED = "no longer listed by Xero's /connections"
+# The marts that say whether their organisation is still connected (`is_connected`).
+MARKED = (fct_sales_lines, sales_by_account_code_monthly, invoiced_contacts, dim_account_codes)
 
 
 def backoff(failures: int) -> timedelta:
@@ -46,6 +54,7 @@ class Organisation:
     next_attempt_at: datetime | None = None
     connected_at: datetime | None = None
     connection_id: str | None = None
+    token_key: str | None = None
     failed_in_run: str | None = None
 
     def waiting(self, now: datetime) -> bool:
@@ -79,6 +88,28 @@ def organisations(engine: Engine) -> dict[str, Organisation]:
     }
 
 
+def disconnected_tenants(connection: Connection) -> set[str]:
+    """The tenant ids of the organisations that are disconnected."""
+    return set(
+        connection.execute(
+            select(xero_connections.c.tenant_id).where(xero_connections.c.status == DISCONNECTED)
+        ).scalars()
+    )
+
+
+def mark_marts(engine: Engine, tenant_ids: Iterable[str], connected: bool) -> None:
+    """Set `is_connected` on every row of these organisations in the marts, at once (their
+    next rebuild computes the same from the ledger)."""
+    ids = sorted(set(tenant_ids))
+    if not ids:
+        return
+    with writing(engine, [table.name for table in MARKED]) as connection:
+        for table in MARKED:
+            connection.execute(
+                update(table).where(table.c.tenant_id.in_(ids)).values(is_connected=connected)
+            )
+
+
 @dataclass(frozen=True)
 class Listing:
     """What one reading of /connections changed in the ledger."""
@@ -88,12 +119,22 @@ class Listing:
     disconnected: tuple[str, ...] = ()
 
 
-def note_listed(engine: Engine, listed: Sequence[Tenant], now: datetime) -> Listing:
+def note_listed(
+    engine: Engine,
+    listed: Sequence[Tenant],
+    now: datetime,
+    *,
+    token_keys: Mapping[str, str | None] | None = None,
+    broken: Mapping[str, str] | None = None,
+) -> Listing:
     """Bring the ledger in line with the organisations /connections lists now: new ones are
     added as connected, disconnected ones that are back are connected again, and those it no
-    longer lists are disconnected (their rows stay)."""
+    longer lists are disconnected (their rows stay). `token_keys`: the stored consent that read
+    each one; `broken`: consents whose /connections failed (their reason), whose organisations
+    are then failing — their token needs a reconnect — not disconnected."""
     known = organisations(engine)
     by_id = {t.tenant_id: t for t in listed}
+    token_keys, broken = token_keys or {}, broken or {}
     new, back, gone = [], [], []
     with writing(engine, [xero_connections.name]) as connection:
         for tenant_id, tenant in by_id.items():
@@ -105,6 +146,7 @@ def note_listed(engine: Engine, listed: Sequence[Tenant], now: datetime) -> List
                         tenant_id=tenant_id,
                         tenant_name=tenant.name,
                         connection_id=tenant.connection_id,
+                        token_key=token_keys.get(tenant_id),
                         connected_at=now,
                         status=CONNECTED,
                         failures=0,
@@ -117,6 +159,8 @@ def note_listed(engine: Engine, listed: Sequence[Tenant], now: datetime) -> List
                 changes["tenant_name"] = tenant.name
             if tenant.connection_id and tenant.connection_id != before.connection_id:
                 changes["connection_id"] = tenant.connection_id
+            if token_keys.get(tenant_id) and token_keys[tenant_id] != before.token_key:
+                changes["token_key"] = token_keys[tenant_id]
             # Back when /connections lists it again after leaving it, or under a new connection
             # (a new consent); one Xero refused (403) while still listed stays disconnected.
             if before.status == DISCONNECTED and (
@@ -127,7 +171,20 @@ def note_listed(engine: Engine, listed: Sequence[Tenant], now: datetime) -> List
             if changes:
                 _update(connection, tenant_id, {**changes, "updated_at": now})
         for tenant_id, before in known.items():
-            if tenant_id not in by_id and before.status != DISCONNECTED:
+            if tenant_id in by_id or before.status == DISCONNECTED:
+                continue
+            if before.token_key in broken:
+                _update(
+                    connection,
+                    tenant_id,
+                    {
+                        "status": FAILING,
+                        "last_error": broken[before.token_key][:ERROR_LENGTH],
+                        "next_attempt_at": None,  # tried whenever its consent works again
+                        "updated_at": now,
+                    },
+                )
+            else:
                 gone.append(tenant_id)
                 _update(
                     connection,
@@ -139,6 +196,8 @@ def note_listed(engine: Engine, listed: Sequence[Tenant], now: datetime) -> List
                         "updated_at": now,
                     },
                 )
+    mark_marts(engine, gone, connected=False)
+    mark_marts(engine, back, connected=True)
     return Listing(tuple(new), tuple(back), tuple(gone))
 
 
@@ -215,6 +274,8 @@ def record_failure(
             )
         else:
             _update(connection, tenant.tenant_id, values)
+    if disconnected and (known is None or known.status != DISCONNECTED):
+        mark_marts(engine, [tenant.tenant_id], connected=False)
     return state
 
 

@@ -82,7 +82,17 @@ class OrganisationWork:
         """The organisations this step should work on now (see the module's docstring)."""
         now = now or datetime.now(UTC)
         listed = xero.tenants()
-        note_listed(warehouse.engine, listed, now)
+        client = xero.client
+        note_listed(
+            warehouse.engine,
+            listed,
+            now,
+            token_keys={t.tenant_id: client.connection_of(t.tenant_id) for t in listed},
+            broken={
+                k: f"{type(p.error).__name__}: {p.message}"
+                for k, p in client.connection_problems.items()
+            },
+        )
         ledger = organisations(warehouse.engine)
         only = run_organisation(context)
         patient = launched_automatically(context) and only is None

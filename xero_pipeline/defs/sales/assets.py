@@ -39,6 +39,7 @@ from xero_pipeline.quality.publish import gated_publish
 from xero_pipeline.quality.rebuild import gated_rebuild
 from xero_pipeline.resources import WarehouseResource
 from xero_pipeline.warehouse import schema
+from xero_pipeline.warehouse.connections import disconnected_tenants
 from xero_pipeline.warehouse.organisations import organisations, warehouse_tenants
 
 HISTORY_ASSETS = (
@@ -166,17 +167,29 @@ def sales_by_account_code_monthly(
 def dim_account_codes(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Results:
     accounts = schema.xero_accounts.c
     with warehouse.engine.connect() as connection:
-        found = connection.execute(
-            select(
-                accounts.tenant_id,
-                accounts.code,
-                accounts.name,
-                accounts.type,
-                accounts["class"],
-                accounts.status,
-            ).where(accounts.code.is_not(None), accounts.code != "")
-        ).mappings()
-        rows = [{**row, "is_revenue": row["class"] == "REVENUE"} for row in found]
+        found = (
+            connection.execute(
+                select(
+                    accounts.tenant_id,
+                    accounts.code,
+                    accounts.name,
+                    accounts.type,
+                    accounts["class"],
+                    accounts.status,
+                ).where(accounts.code.is_not(None), accounts.code != "")
+            )
+            .mappings()
+            .all()
+        )
+        gone = disconnected_tenants(connection)
+        rows = [
+            {
+                **row,
+                "is_revenue": row["class"] == "REVENUE",
+                "is_connected": row["tenant_id"] not in gone,
+            }
+            for row in found
+        ]
     yield from gated_publish(
         context,
         xero=None,

@@ -7,6 +7,10 @@ from __future__ import annotations
 import dagster as dg
 from sqlalchemy import Table
 
+CONNECTED = (
+    "false once the organisation is disconnected from the app (xero_connections): its rows "
+    "stay, frozen as last loaded"
+)
 COLUMNS: dict[str, dict[str, str]] = {
     "fct_sales_lines": {
         "tenant_id": "the Xero organisation (tenant) the document belongs to",
@@ -36,6 +40,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "currency_rate; a document in the base currency without a rate counts 1)",
         "status": "the document's status: AUTHORISED or PAID (no other status is included)",
         "xero_url": "a link that opens the document in Xero",
+        "is_connected": CONNECTED,
     },
     "sales_by_account_code_monthly": {
         "tenant_id": "the Xero organisation",
@@ -46,6 +51,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "invoice_count": "distinct documents (invoices and credit notes) with a line on the code",
         "line_count": "fact lines on the code",
         "customer_count": "distinct contacts with a line on the code",
+        "is_connected": CONNECTED,
     },
     "dim_account_codes": {
         "tenant_id": "the Xero organisation",
@@ -56,6 +62,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "class": "Xero's account class: ASSET, EQUITY, EXPENSE, LIABILITY or REVENUE",
         "status": "ACTIVE or ARCHIVED",
         "is_revenue": "true when the class is REVENUE: the codes sales are booked to",
+        "is_connected": CONNECTED,
         "row_hash": "fingerprint of the row's content (a publish rewrites only changed rows)",
         "loaded_at": "when the row was last written",
     },
@@ -70,6 +77,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "lifetime_net_sales_base": "net sales less credit notes, all time, in base currency",
         "base_currency": "the organisation's base currency, the unit of the amount above",
         "xero_url": "a link that opens the contact in Xero",
+        "is_connected": CONNECTED,
     },
 }
 

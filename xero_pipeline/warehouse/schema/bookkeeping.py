@@ -72,6 +72,7 @@ xero_connections = Table(
     tenant(),
     Column("tenant_name", Text),
     Column("connection_id", String(36)),  # Xero's id of the connection (DELETE /connections/…)
+    Column("token_key", String(64)),  # the stored consent whose refresh token reads it
     Column("connected_at", DateTime(timezone=True)),  # when the pipeline first saw it connected
     Column("status", String(16), nullable=False),
     Column("last_success_at", DateTime(timezone=True)),

@@ -127,6 +127,7 @@ fct_sales_lines = Table(
     base_money("net_amount_base"),
     Column("status", String(16)),
     Column("xero_url", Text),
+    Column("is_connected", Boolean),
 )
 # The key: a line of a document. invoice_id and credit_note_id are each null on the other kind's
 # rows, so the key is an expression index rather than a primary key.
@@ -152,6 +153,7 @@ sales_by_account_code_monthly = Table(
     Column("invoice_count", Integer, nullable=False),
     Column("line_count", Integer, nullable=False),
     Column("customer_count", Integer, nullable=False),
+    Column("is_connected", Boolean),
 )
 
 dim_account_codes = Table(
@@ -164,6 +166,7 @@ dim_account_codes = Table(
     Column("class", String(16)),
     Column("status", String(16)),
     Column("is_revenue", Boolean, nullable=False),
+    Column("is_connected", Boolean),
     *bookkeeping(),
 )
 
@@ -180,4 +183,5 @@ invoiced_contacts = Table(
     base_money("lifetime_net_sales_base"),
     Column("base_currency", String(3)),
     Column("xero_url", Text),
+    Column("is_connected", Boolean),
 )

@@ -39,7 +39,9 @@ SELECT
         WHEN d.currency_code = o.base_currency THEN d.net_amount
     END AS net_amount_base,
     d.status,
-    d.xero_url
+    d.xero_url,
+    -- an organisation disconnected from the app keeps its rows, marked
+    COALESCE(cn.status, 'connected') <> 'disconnected' AS is_connected
 FROM (
     SELECT
         h.tenant_id,
@@ -110,6 +112,8 @@ FROM (
 ) d
 LEFT JOIN xero_organisation o
     ON o.tenant_id = d.tenant_id
+LEFT JOIN xero_connections cn
+    ON cn.tenant_id = d.tenant_id
 LEFT JOIN (
     SELECT tenant_id, code, MAX(name) AS name
     FROM xero_accounts

@@ -13,8 +13,11 @@ SELECT
     COUNT(DISTINCT f.invoice_id) AS invoice_count,
     SUM(f.net_amount_base) AS lifetime_net_sales_base,
     MAX(o.base_currency) AS base_currency,
-    MAX(c.xero_url) AS xero_url
+    MAX(c.xero_url) AS xero_url,
+    COALESCE(MAX(cn.status), 'connected') <> 'disconnected' AS is_connected
 FROM fct_sales_lines f
+LEFT JOIN xero_connections cn
+    ON cn.tenant_id = f.tenant_id
 LEFT JOIN xero_contacts c
     ON c.tenant_id = f.tenant_id AND c.contact_id = f.contact_id
 LEFT JOIN xero_organisation o
