@@ -270,8 +270,8 @@ def test_a_recoded_line_is_missed_by_sync_and_fixed_by_reconciliation(
     assert corrected["xero_invoice_lines"] == 1
 
 
-def inject_unbalanced_invoice(sandbox: Sandbox) -> None:
-    tenant = sandbox.tenant(0)
+def inject_unbalanced_invoice(sandbox: Sandbox, index: int = 0) -> str:
+    tenant = sandbox.tenant(index)
     customer = tenant.contacts.records[0]["ContactID"]
     invoice = tenant.add_document(
         "Invoice",
@@ -284,14 +284,31 @@ def inject_unbalanced_invoice(sandbox: Sandbox) -> None:
         lambda doc: doc.update(SubTotal=Decimal("12.00")),
         touched=sandbox.clock.now(),
     )
+    return tenant.tenant_id
 
 
-def inject_duplicate_invoice(sandbox: Sandbox) -> None:
-    tenant = sandbox.tenant(0)
+def inject_duplicate_invoice(sandbox: Sandbox, index: int = 0) -> str:
+    tenant = sandbox.tenant(index)
     june = next(s.id for s in tenant.invoices.stubs if s.date.month == 6 and s.date.year == 2026)
     tenant.put_raw(
         "Invoice", tenant.invoices.record(tenant.invoices.position[june], with_lines=True)
     )
+    return tenant.tenant_id
+
+
+JUNE = (
+    "SELECT invoice_id, row_hash FROM xero_invoices WHERE date >= '2026-06-01' "
+    "AND date < '2026-07-01'"
+)
+
+
+def check_evaluations(result: dg.ExecuteInProcessResult, asset: str = "xero_invoices") -> dict:
+    return {
+        e.event_specific_data.check_name: e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.event_specific_data.asset_key.to_user_string() == asset
+    }
 
 
 @pytest.mark.parametrize(
@@ -301,27 +318,47 @@ def inject_duplicate_invoice(sandbox: Sandbox) -> None:
         (inject_duplicate_invoice, "invoice_id_unique_per_tenant"),
     ],
 )
-def test_bad_documents_fail_the_gate_and_leave_the_month_untouched(
+def test_bad_documents_fail_the_gate_for_their_organisation_and_leave_its_month_untouched(
     history_sandbox, warehouse_url, inject, check
 ):
     load_reference(warehouse_url)
     run(warehouse_url, "2026-06-01", "2026-06-01")
-    june = (
-        "SELECT invoice_id, row_hash FROM xero_invoices WHERE date >= '2026-06-01' "
-        "AND date < '2026-07-01'"
+    bad = inject(history_sandbox)
+    good = next(t for t in history_sandbox.tenants if t != bad)
+    own = f"{JUNE} AND tenant_id = '{bad}'"
+    before = query(warehouse_url, own)
+    added = history_sandbox.tenants[good].add_document(
+        "Invoice",
+        contact_id=history_sandbox.tenants[good].contacts.records[0]["ContactID"],
+        day=date(2026, 6, 11),
+        lines=[{"AccountCode": "200", "UnitAmount": "10.00"}],
     )
-    before = query(warehouse_url, june)
-    inject(history_sandbox)
+    result = run(warehouse_url, "2026-06-01", "2026-06-01", raise_on_error=False)
+    assert result.success, "one organisation's bad month must not stop the other's"
+    loaded = check_evaluations(result)["organisations_loaded"]
+    assert not loaded.passed and check in loaded.metadata["failed"].value[bad]
+    assert any(key.startswith("sample failing rows") for key in loaded.metadata)
+    assert query(warehouse_url, own) == before
+    assert query(
+        warehouse_url,
+        f"SELECT count(*) FROM xero_invoices WHERE invoice_id = '{added['InvoiceID']}'",
+    ) == {(1,)}
+
+
+def test_bad_documents_in_every_organisation_fail_the_gate_and_leave_the_month_untouched(
+    history_sandbox, warehouse_url
+):
+    load_reference(warehouse_url)
+    run(warehouse_url, "2026-06-01", "2026-06-01")
+    before = query(warehouse_url, JUNE)
+    for index in range(len(history_sandbox.tenants)):
+        inject_duplicate_invoice(history_sandbox, index)
     result = run(warehouse_url, "2026-06-01", "2026-06-01", raise_on_error=False)
     assert not result.success
-    evaluations = {
-        e.event_specific_data.check_name: e.event_specific_data
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
-    assert not evaluations[check].passed
-    assert evaluations[check].metadata["unexpected count"].value >= 1
-    assert query(warehouse_url, june) == before
+    evaluation = check_evaluations(result)["invoice_id_unique_per_tenant"]
+    assert not evaluation.passed
+    assert evaluation.metadata["unexpected count"].value >= 2
+    assert query(warehouse_url, JUNE) == before
 
 
 def test_backfill_under_the_minute_limit_sees_no_429(make_sandbox, xero_env, tmp_path):

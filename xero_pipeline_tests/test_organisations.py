@@ -5,12 +5,17 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pytest
 from sqlalchemy import create_engine, text
 
+from xero_pipeline.cli.summary import status_summary
+from xero_pipeline.defs.connections.sensors import onboard_new_organisations
+from xero_pipeline.defs.connections.work import ORGANISATION_TAG
+from xero_pipeline.defs.history.backfill import RANGE_START
+from xero_pipeline.resources import WarehouseResource
 from xero_pipeline.sandbox import Sandbox
 from xero_pipeline.sandbox.faults import ScriptedFault
 from xero_pipeline.warehouse.connections import (
@@ -28,6 +33,8 @@ from xero_pipeline.warehouse.connections import (
 from xero_pipeline.warehouse.engine import connect
 from xero_pipeline.xero.client import Tenant
 from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES
+from xero_pipeline_tests.conftest import HISTORY_ORGS
+from xero_pipeline_tests.sales_support import Pipeline, query
 from xero_pipeline_tests.test_history import (
     assert_equal_to_sandbox,
     load_reference,
@@ -80,6 +87,13 @@ def test_an_offline_organisation_fails_alone_and_loads_once_back(history_sandbox
 
     result = run(warehouse_url)
     assert result.success, "one offline organisation must not stop the other's history"
+    status = {
+        line.split("(tenant ")[1][:36]: line
+        for line in status_summary(warehouse_url).splitlines()
+        if "(tenant " in line and "): " in line
+    }
+    assert ": failing;" in status[offline] and "The Organisation is offline" in status[offline]
+    assert ": connected;" in status[online] and "history complete" in status[online]
     assert documents_of(warehouse_url, offline) == 0
     assert documents_of(warehouse_url, online) > 0
     loaded = check(result, "xero_invoices", "organisations_loaded")
@@ -179,3 +193,109 @@ def test_the_ledger_follows_connections_failures_and_successes(engine):
     assert note_listed(engine, [A, B], NOW).reconnected == ()
     again = Tenant(A.tenant_id, A.name, connection_id="c-a2")
     assert note_listed(engine, [again, B], NOW).reconnected == (A.tenant_id,)
+
+
+def test_a_disconnected_organisation_stops_being_called_and_the_marts_say_so(
+    history_sandbox, warehouse_url
+):
+    pipeline = Pipeline(warehouse_url, date(2026, 9, 1))
+    pipeline.load_everything("2026-11-01")
+    leaving, staying = list(history_sandbox.tenants)
+    rows_before = query(
+        warehouse_url, "SELECT count(*) FROM fct_sales_lines WHERE tenant_id = :t", {"t": leaving}
+    )
+    assert rows_before[0][0] > 0
+    assert history_sandbox.disconnect(leaving) >= 1  # its admin revoked the app in Xero
+    calls = history_sandbox.total_calls(leaving)
+
+    pipeline.load_everything("2026-11-01")  # reference data, history, marts: all succeed
+    assert pipeline.job("sales_sync").success
+    assert history_sandbox.total_calls(leaving) == calls  # never called again
+    status, _, error = ledger(warehouse_url)[leaving]
+    assert status == DISCONNECTED and "no longer listed" in error
+    assert ledger(warehouse_url)[staying][:2] == (CONNECTED, 0)
+    for mart in ("fct_sales_lines", "sales_by_account_code_monthly", "invoiced_contacts"):
+        marked = dict(
+            query(
+                warehouse_url,
+                f"SELECT tenant_id, count(*) FROM {mart} WHERE NOT is_connected GROUP BY tenant_id",
+            )
+        )
+        assert set(marked) == {leaving}, mart  # its rows stay, marked; the other's are not
+    assert (
+        query(
+            warehouse_url,
+            "SELECT count(*) FROM fct_sales_lines WHERE tenant_id = :t",
+            {"t": leaving},
+        )
+        == rows_before
+    )
+    assert query(
+        warehouse_url,
+        "SELECT count(*) FROM dim_account_codes WHERE tenant_id = :t AND is_connected",
+        {"t": leaving},
+    ) == [(0,)]
+
+    history_sandbox.connect(leaving)  # connected again (a new consent)
+    pipeline.job("reference_data")
+    assert ledger(warehouse_url)[leaving][0] == CONNECTED
+    assert query(
+        warehouse_url,
+        "SELECT count(*) FROM fct_sales_lines WHERE tenant_id = :t AND NOT is_connected",
+        {"t": leaving},
+    ) == [(0,)]
+
+
+def test_a_newly_connected_organisation_loads_its_whole_history_by_itself(
+    make_sandbox, xero_env, tmp_path
+):
+    """A partner connects while the pipeline runs: the sync notes the new organisation, the
+    onboarding sensor launches its reference data, then its whole history at a lower priority,
+    each run for it alone; then the sensor is quiet and the sync reads it too."""
+    sandbox = make_sandbox(orgs=HISTORY_ORGS, hidden=1)
+    xero_env(sandbox)
+    first, newcomer = list(sandbox.tenants)
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    instance = dg.DagsterInstance.ephemeral()
+    pipeline = Pipeline(url, date(2024, 12, 1), instance)
+    pipeline.load_everything("2026-11-01")
+
+    def tick() -> list[dg.RunRequest]:
+        with dg.build_sensor_context(
+            instance=instance, resources={"warehouse": WarehouseResource(url=url)}
+        ) as context:
+            result = onboard_new_organisations(context)
+        return list(result.run_requests or []) if isinstance(result, dg.SensorResult) else []
+
+    assert tick() == []  # the first organisation's history is complete
+    sandbox.connect(newcomer)  # the partner's consent adds their organisation
+    assert pipeline.job("sales_sync").success  # notes it in the ledger; reads none of it yet
+    assert ledger(url)[newcomer][0] == CONNECTED
+
+    reference = tick()
+    assert [(r.job_name, r.tags[ORGANISATION_TAG]) for r in reference] == [
+        ("reference_data", newcomer)
+    ]
+    before = sandbox.total_calls(first)
+    for request in reference:
+        pipeline.defs.resolve_job_def(request.job_name).execute_in_process(
+            tags=request.tags, instance=instance
+        )
+    assert sandbox.total_calls(first) == before  # a run for the newcomer reads only it
+
+    history = tick()
+    assert [(r.job_name, r.tags[ORGANISATION_TAG]) for r in history] == [
+        ("sales_history", newcomer)
+    ]
+    request = history[0]
+    assert request.tags["dagster/priority"] == "-1"
+    assert request.tags[RANGE_START] == "2024-12-01"
+    run = pipeline.defs.resolve_job_def(request.job_name).execute_in_process(
+        tags=request.tags, instance=instance
+    )
+    assert run.success and sandbox.total_calls(first) == before
+    assert_equal_to_sandbox(sandbox, url)  # both organisations, every month
+    assert tick() == []
+    assert "history complete" in next(
+        line for line in status_summary(url).splitlines() if newcomer in line
+    )

@@ -3,10 +3,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, String, func, null, select
+from sqlalchemy import Connection, String, func, inspect, null, select
 
+from xero_pipeline.configuration import sales_start
+from xero_pipeline.defs.history.progress import history_complete
 from xero_pipeline.warehouse.engine import reading
-from xero_pipeline.warehouse.schema import metadata, sync_state, xero_organisation
+from xero_pipeline.warehouse.schema import (
+    history_months,
+    metadata,
+    sync_state,
+    xero_connections,
+    xero_organisation,
+)
 from xero_pipeline.warehouse.values import as_utc
 
 SUMMARY_TABLES = (
@@ -97,12 +105,49 @@ STATUS_TABLES = (
 )
 
 
+def organisations_summary(connection: Connection) -> list[str]:
+    """One line per organisation the pipeline knows: its state in `xero_connections` (with
+    the last error and the next attempt when failing), its last success and how far its history
+    has loaded."""
+    if not inspect(connection).has_table(xero_connections.name):
+        return []
+    start = sales_start()
+    months = dict(
+        connection.execute(
+            select(history_months.c.tenant_id, func.count(func.distinct(history_months.c.month)))
+            .where(history_months.c.month >= start)
+            .group_by(history_months.c.tenant_id)
+        ).all()
+    )
+    lines = []
+    rows = connection.execute(select(xero_connections).order_by(xero_connections.c.tenant_name))
+    for row in rows.mappings().all():
+        complete = history_complete(connection, row["tenant_id"], start)
+        history = "history complete" if complete else "history loading"
+        line = (
+            f"{row['tenant_name'] or '?'}  (tenant {row['tenant_id']}): {row['status']}; "
+            f"last success {_moment(row['last_success_at'])}; {history} "
+            f"({months.get(row['tenant_id'], 0)} months since {start:%Y-%m})"
+        )
+        if row["status"] == "failing":
+            line += (
+                f"; {row['failures']} failure(s), next attempt {_moment(row['next_attempt_at'])}"
+                f"; last error: {row['last_error']}"
+            )
+        elif row["status"] == "disconnected":
+            line += f" ({row['last_error']}); its rows are kept, marked is_connected = false"
+        lines.append(line)
+    return lines
+
+
 def status_summary(url: str) -> str:
-    """Per organisation: each table's rows and when they were last written, and where each
+    """First one line per organisation (connected, failing or disconnected; history loaded);
+    then, per organisation, each table's rows and when they were last written, and where each
     incremental read will start (its committed watermark). Reads the warehouse only."""
     with reading(url, "xero_organisation") as connection:
         if connection is None:
             return "(the warehouse is empty: run `xero-pipeline run` or `make run` first)"
+        organisations = organisations_summary(connection)
         names = _organisation_names(connection)
         tables = _rows_by_tenant(connection, STATUS_TABLES)
         marks: dict[str, list[tuple[str, object]]] = {}
@@ -111,7 +156,7 @@ def status_summary(url: str) -> str:
         ):
             marks.setdefault(tenant_id, []).append((resource, watermark))
     width = max(len(t) for t in STATUS_TABLES)
-    lines = []
+    lines = ["Organisations", *[f"  {line}" for line in organisations], ""] if organisations else []
     for tenant_id, name in sorted(names.items(), key=lambda item: item[1] or ""):
         lines.append(f"{name}  (tenant {tenant_id})")
         lines.append(f"  {'table':<{width}} {'rows':>8}  last written (UTC)")
