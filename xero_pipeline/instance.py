@@ -15,6 +15,9 @@ and (held to it by a test) the production `dagster.yaml`.
   `dagster instance concurrency set xero_documents 1`, once, does the same (see the README).
 - The notification sender (`send_sales_invoice_notifications`, tag `xero/notifications: send`)
   runs one at a time, so two sends never announce the same invoice.
+- Runs for one organisation (tag `xero/organisation`: the onboarding sensor's, or an operator's
+  run for one organisation) run one at a time per organisation, whatever they write; runs for
+  different organisations are limited only as above.
 
 Dagster 1.13 refuses `max_concurrent_runs` and `tag_concurrency_limits` under `run_coordinator`
 once a `concurrency` section is present: all limits live in `concurrency`.
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 DOCUMENTS_POOL = "xero_documents"
 NOTIFICATIONS_TAG = "xero/notifications"
 NOTIFICATIONS_SEND = "send"
+ORGANISATION_TAG = "xero/organisation"  # a run for one organisation: its tenant id
 MAX_CONCURRENT_RUNS = 4
 USER_CODE_RETRIES = 3
 USER_CODE_RETRY_SECONDS = 10
@@ -57,6 +61,11 @@ def run_queue_settings() -> dict[str, Any]:
                 "max_concurrent_runs": MAX_CONCURRENT_RUNS,
                 "tag_concurrency_limits": [
                     {"key": NOTIFICATIONS_TAG, "value": NOTIFICATIONS_SEND, "limit": 1},
+                    {
+                        "key": ORGANISATION_TAG,
+                        "value": {"applyLimitPerUniqueValue": True},
+                        "limit": 1,
+                    },
                 ],
             },
             "pools": {"default_limit": 1, "granularity": "run"},

@@ -18,6 +18,7 @@ from xero_pipeline.cli import _local_instance
 from xero_pipeline.instance import (
     DOCUMENTS_POOL,
     NOTIFICATIONS_TAG,
+    ORGANISATION_TAG,
     prepare_pools,
     run_queue_settings,
 )
@@ -85,7 +86,10 @@ def queue_of(instance: dg.DagsterInstance) -> tuple[object, ...]:
 EXPECTED_QUEUE = (
     QueuedRunCoordinator,
     4,
-    [(NOTIFICATIONS_TAG, "send", 1)],
+    [
+        (NOTIFICATIONS_TAG, "send", 1),
+        (ORGANISATION_TAG, {"applyLimitPerUniqueValue": True}, 1),  # one run per organisation
+    ],
     True,
     1,
     PoolGranularity.RUN,

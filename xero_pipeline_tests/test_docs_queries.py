@@ -50,6 +50,7 @@ PINNED = (
     "sync_state",
     "history_months",
     "invoices_raised",
+    "xero_connections",
 )
 
 

@@ -238,12 +238,14 @@ def record_failure(
     disconnected: bool = False,
     retry_at: datetime | None = None,
     run_id: str | None = None,
+    count: bool = True,
 ) -> Organisation:
     """An organisation's work failed: `failing` with a backoff (or until `retry_at`), or
     `disconnected` when Xero refused it for good. Returns its new state."""
     reason = reason[:ERROR_LENGTH]
     known = organisations(engine).get(tenant.tenant_id)
-    failures = (known.failures if known else 0) + 1
+    # `count`: a new failure (False: one more reason for the failure just recorded).
+    failures = max((known.failures if known else 0) + (1 if count else 0), 1)
     state = Organisation(
         tenant_id=tenant.tenant_id,
         tenant_name=tenant.name or (known.tenant_name if known else None),

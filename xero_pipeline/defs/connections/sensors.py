@@ -81,9 +81,7 @@ def onboard_new_organisations(
     if not new:
         return dg.SkipReason("Every connected organisation's history is loaded (or loading).")
     months = [
-        key
-        for key in sales_months.get_partition_keys(current_time=now)
-        if key >= start.isoformat()
+        key for key in sales_months.get_partition_keys(current_time=now) if key >= start.isoformat()
     ]
     requests = []
     for organisation in new:

@@ -21,6 +21,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from xero_pipeline.instance import ORGANISATION_TAG
 from xero_pipeline.quality.checks import check_specs
 from xero_pipeline.quality.gate import GateFailed
 from xero_pipeline.resources import WarehouseResource, XeroResource
@@ -35,7 +36,6 @@ from xero_pipeline.warehouse.connections import (
 from xero_pipeline.xero.client import Tenant
 from xero_pipeline.xero.errors import DayLimitReached, XeroError, XeroRequestError
 
-ORGANISATION_TAG = "xero/organisation"  # a run for one organisation: its tenant id
 CHECK = "organisations_loaded"  # the asset check that says which organisations failed
 Context = dg.AssetExecutionContext | dg.OpExecutionContext
 
@@ -146,6 +146,9 @@ class OrganisationWork:
         gone = isinstance(failure, XeroRequestError) and failure.status == 403
         retry_at = failure.resets_at if isinstance(failure, DayLimitReached) else None
         reason = f"{type(failure).__name__}: {failure}"
+        first = tenant.tenant_id not in self.failed
+        if not first:  # a second failure in one step (the sync's other kind) counts once
+            reason = f"{self.failed[tenant.tenant_id]} | {reason}"
         state = record_failure(
             self.engine,
             tenant,
@@ -154,10 +157,12 @@ class OrganisationWork:
             disconnected=gone,
             retry_at=retry_at,
             run_id=self.context.run_id,
+            count=first,
         )
         self.failed[tenant.tenant_id] = reason
         if isinstance(failure, GateFailed):
-            self.samples[tenant.tenant_id] = [
+            self.samples.setdefault(tenant.tenant_id, [])
+            self.samples[tenant.tenant_id] += [
                 pd.DataFrame(o.sample)
                 for gate in failure.gates
                 for o in gate.outcomes
