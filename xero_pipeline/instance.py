@@ -2,22 +2,18 @@
 run together. One source for the command line's local instance, the operator tests' instances
 and (held to it by a test) the production `dagster.yaml`.
 
-- Runs that write invoices and credit notes (the history assets, the incremental sync) share the
-  pool `xero_documents`, limited to one. With `granularity: run` the run queue holds a second such
-  run QUEUED until the first has finished, so their writes never interleave. Steps do not claim
-  slots at run time: an in-process run (`xero-pipeline run`) is never held by a slot a killed
-  run left claimed. Dagster reads the limit from `default_limit` (the only pool limit a
-  dagster.yaml can set; a per-pool limit lives in the instance's database).
-- Dagster applies `default_limit` to a pool the first time its run queue sees a run in it, and
-  every run queued in that same pass is launched regardless (seen with 1.13: two runs of the
-  pool started together on a fresh instance). `prepare_pools` gives the pool its limit before
-  any run is queued (the operator tests' instances); on a production instance
-  `dagster instance concurrency set xero_documents 1`, once, does the same (see the README).
+- Every run that writes invoices and credit notes carries the tag `xero/organisation`: the tenant
+  id of the one organisation it works on (the onboarding sensor's runs, or an operator's run for
+  one organisation), or `all` (the sync, the reconciliation, a backfill of every organisation).
+  The run queue runs one run per value at a time (`applyLimitPerUniqueValue`): two runs writing
+  the same organisation's documents never interleave — the 02:00 reconciliation waits for the
+  15-minute sync and the other way round — while one organisation's whole-history load runs
+  beside the others' syncs, which leave an organisation alone until its history is complete.
+- `DocumentRunCoordinator` (Dagster's queue, plus one thing) gives the tag `all` to a
+  document-writing run submitted without the tag — launched from the UI's asset graph, say — so
+  no such run escapes the limit. Runs executed in process (`xero-pipeline run`) do not queue.
 - The notification sender (`send_sales_invoice_notifications`, tag `xero/notifications: send`)
   runs one at a time, so two sends never announce the same invoice.
-- Runs for one organisation (tag `xero/organisation`: the onboarding sensor's, or an operator's
-  run for one organisation) run one at a time per organisation, whatever they write; runs for
-  different organisations are limited only as above.
 
 Dagster 1.13 refuses `max_concurrent_runs` and `tag_concurrency_limits` under `run_coordinator`
 once a `concurrency` section is present: all limits live in `concurrency`.
@@ -26,29 +22,58 @@ once a `concurrency` section is present: all limits live in `concurrency`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
+from dagster import AssetKey, DagsterInstance, DagsterRun
+from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 
-if TYPE_CHECKING:
-    from dagster import DagsterInstance
-
-DOCUMENTS_POOL = "xero_documents"
 NOTIFICATIONS_TAG = "xero/notifications"
 NOTIFICATIONS_SEND = "send"
-ORGANISATION_TAG = "xero/organisation"  # a run for one organisation: its tenant id
+ORGANISATION_TAG = "xero/organisation"  # the organisation a run writes: a tenant id, or `all`
+EVERY_ORGANISATION = "all"
+# What writes invoices and credit notes: the history assets, and the jobs that run them.
+DOCUMENT_ASSETS = frozenset(
+    AssetKey(name)
+    for name in (
+        "xero_invoices",
+        "xero_invoice_lines",
+        "xero_credit_notes",
+        "xero_credit_note_lines",
+    )
+)
+DOCUMENT_JOBS = frozenset({"sales_history", "sales_sync"})
 MAX_CONCURRENT_RUNS = 4
 USER_CODE_RETRIES = 3
 USER_CODE_RETRY_SECONDS = 10
-POOLS = (DOCUMENTS_POOL,)
+
+
+def writes_documents(run: DagsterRun) -> bool:
+    """Whether the run writes invoices or credit notes."""
+    return run.job_name in DOCUMENT_JOBS or bool(DOCUMENT_ASSETS & (run.asset_selection or set()))
+
+
+def tag_document_writer(instance: DagsterInstance, run: DagsterRun) -> None:
+    """Tag a document-writing run that names no organisation `all` (every organisation)."""
+    if writes_documents(run) and not run.tags.get(ORGANISATION_TAG):
+        instance.add_run_tags(run.run_id, {ORGANISATION_TAG: EVERY_ORGANISATION})
+
+
+class DocumentRunCoordinator(QueuedRunCoordinator):
+    """Dagster's run queue; a document-writing run submitted without `xero/organisation` is
+    tagged `all` first, so the queue's per-organisation limit holds it too."""
+
+    def submit_run(self, context: SubmitRunContext) -> DagsterRun:
+        tag_document_writer(self._instance, context.dagster_run)
+        return super().submit_run(context)
 
 
 def run_queue_settings() -> dict[str, Any]:
     """The run coordinator and concurrency sections of a dagster.yaml."""
     return {
         "run_coordinator": {
-            "module": "dagster.core.run_coordinator",
-            "class": "QueuedRunCoordinator",
+            "module": "xero_pipeline.instance",
+            "class": "DocumentRunCoordinator",
             # A code server slow to answer (a busy machine, a redeploy) puts the run back in the
             # queue a few times instead of failing it.
             "config": {
@@ -68,7 +93,6 @@ def run_queue_settings() -> dict[str, Any]:
                     },
                 ],
             },
-            "pools": {"default_limit": 1, "granularity": "run"},
         },
     }
 
@@ -93,16 +117,3 @@ def write_instance(home: Path, storage: dict[str, Any] | None = None, note: str 
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
     return path
-
-
-def prepare_pools(instance: DagsterInstance) -> list[str]:
-    """Give each of the project's pools the instance's default limit now, unless it has a limit
-    already (an operator's explicit one is kept). Returns the pools it set up."""
-    storage = instance.event_log_storage
-    if not storage.supports_global_concurrency_limits:
-        return []
-    known = {pool.name for pool in storage.get_pool_limits()}
-    missing = [pool for pool in POOLS if pool not in known]
-    for pool in missing:
-        storage.initialize_concurrency_limit_to_default(pool)
-    return missing

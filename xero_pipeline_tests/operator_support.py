@@ -1,14 +1,14 @@
 """For operator tests: the pipeline as an operator runs it, and what an operator sees.
 
 `operator_daemon(...)` gives a test a Dagster instance of its own (PostgreSQL run, event-log and
-schedule storage in a fresh database, with the project's run queue and pools from
+schedule storage in a fresh database, with the project's run queue and tag limits from
 `xero_pipeline/instance.py`), a workspace.yaml loading `xero_pipeline.definitions`, and the real
 `dagster-daemon run` as a child process in a process group of its own, its environment aimed at a
 test sandbox as a connected live Xero app and at a fresh PostgreSQL warehouse. Whatever the
 product declares RUNNING (schedules, sensors, automation) runs from the start, as in production.
 
 The `Operator` it yields launches jobs the way the UI does (`dagster job launch`: the run is
-created QUEUED and the daemon's run queue launches it, pools and tag limits applied), lists runs
+created QUEUED and the daemon's run queue launches it, tag limits applied), lists runs
 and their steps from the instance, and waits for things with a timeout that, when it runs out,
 shows the daemon's log and the recent runs (with their errors) instead of a bare `False`.
 
@@ -36,13 +36,17 @@ import yaml
 from dagster._core.scheduler.instigation import InstigatorTick
 from sqlalchemy.engine import make_url
 
-from xero_pipeline.instance import prepare_pools, write_instance
+from xero_pipeline.defs.connections.sensors import onboard_new_organisations
+from xero_pipeline.instance import write_instance
 from xero_pipeline.resources import sandbox_settings
 from xero_pipeline.sandbox import Sandbox
 from xero_pipeline_tests.conftest import PARTITIONS_START, _drop_database, _new_database
 
 BIN = Path(sys.executable).parent
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The tests that launch history themselves stop the onboarding sensor first (an operator may
+# turn it off too), so that no run they did not launch writes beside theirs.
+ONBOARDING = onboard_new_organisations.name
 LOCATION = "xero_pipeline"
 # Schedules a test did not ask for fire on 29 February at 00:00 only, so a test's runs are its
 # own whatever the time of day it runs at (Dagster refuses crons that never fire).
@@ -360,11 +364,16 @@ def _pipeline_env(
 
 @contextlib.contextmanager
 def operator_daemon(
-    workdir: Path, pg_admin: Any, sandbox: Sandbox, env: Mapping[str, str] | None = None
+    workdir: Path,
+    pg_admin: Any,
+    sandbox: Sandbox,
+    env: Mapping[str, str] | None = None,
+    stopped: tuple[str, ...] = (),
 ) -> Iterator[Operator]:
     """A daemon on a fresh PostgreSQL-backed instance, the pipeline aimed at `sandbox` and a
     fresh PostgreSQL warehouse (`Operator.warehouse_url`); `env` adds or overrides variables
-    (e.g. XERO_SYNC_SCHEDULE). Everything is stopped and dropped afterwards."""
+    (e.g. XERO_SYNC_SCHEDULE); `stopped`: sensors stopped before the daemon starts, as an
+    operator stops one in the UI. Everything is stopped and dropped afterwards."""
     created: list[str] = []
     operator: Operator | None = None
     try:
@@ -392,7 +401,8 @@ def operator_daemon(
         )
         pipeline_env = _pipeline_env(sandbox, workdir, home, warehouse_url, env or {})
         operator = Operator(home, workspace, pipeline_env, workdir / "daemon.log", warehouse_url)
-        prepare_pools(operator.instance)  # as the README asks of an operator, before any run
+        for sensor in stopped:
+            operator.set_running("sensor", sensor, False)
         operator.start()
         yield operator
     finally:

@@ -9,18 +9,17 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
-from dagster._core.instance.config import PoolGranularity
-from dagster._core.run_coordinator import QueuedRunCoordinator
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from xero_pipeline.cli import _local_instance
 from xero_pipeline.instance import (
-    DOCUMENTS_POOL,
+    EVERY_ORGANISATION,
     NOTIFICATIONS_TAG,
     ORGANISATION_TAG,
-    prepare_pools,
+    DocumentRunCoordinator,
     run_queue_settings,
+    tag_document_writer,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +65,7 @@ def test_production_dagster_yaml_queues_runs_as_the_code_says() -> None:
 
 
 def queue_of(instance: dg.DagsterInstance) -> tuple[object, ...]:
-    """What Dagster made of the settings: coordinator, run limits, pool limit and granularity."""
+    """What Dagster made of the settings: coordinator, run limit and tag limits."""
     config = instance.get_concurrency_config()
     queue = config.run_queue_config
     assert queue is not None
@@ -77,64 +76,90 @@ def queue_of(instance: dg.DagsterInstance) -> tuple[object, ...]:
             (limit["key"], limit.get("value"), limit["limit"])
             for limit in queue.tag_concurrency_limits
         ],
-        queue.should_block_op_concurrency_limited_runs,
-        config.pool_config.default_pool_limit,
-        config.pool_config.pool_granularity,
     )
 
 
 EXPECTED_QUEUE = (
-    QueuedRunCoordinator,
+    DocumentRunCoordinator,
     4,
     [
         (NOTIFICATIONS_TAG, "send", 1),
         (ORGANISATION_TAG, {"applyLimitPerUniqueValue": True}, 1),  # one run per organisation
     ],
-    True,
-    1,
-    PoolGranularity.RUN,
 )
 
 
 def test_the_command_lines_instance_queues_like_production_and_runs_in_process(
     tmp_path, monkeypatch
 ) -> None:
-    """`xero-pipeline run` executes in process on the local instance: the pool must not hold it,
-    not even when a killed run left the pool's one slot claimed."""
+    """`xero-pipeline run` executes in process on the local instance, which queues like
+    production; an older project's file is brought up to date."""
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.setenv("XERO_PIPELINE_DATA", str(tmp_path))
     (tmp_path / "dagster_home").mkdir()
     (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    home = _local_instance()  # an older project's file is brought up to date
+    home = _local_instance()
     assert home == tmp_path / "dagster_home"
     written = yaml.safe_load((home / "dagster.yaml").read_text())
     assert written == {**run_queue_settings(), "telemetry": {"enabled": False}}
 
-    @dg.asset(pool=DOCUMENTS_POOL)
+    @dg.asset
     def documents() -> int:
         return 1
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert queue_of(instance) == EXPECTED_QUEUE
-        storage = instance.event_log_storage
-        assert storage.supports_global_concurrency_limits
-        storage.initialize_concurrency_limit_to_default(DOCUMENTS_POOL)
-        assert storage.claim_concurrency_slot(DOCUMENTS_POOL, "killed-run", "step").is_claimed
         assert dg.materialize([documents], instance=instance).success
 
 
-def test_prepare_pools_sets_the_default_limit_once_and_keeps_an_operators(tmp_path) -> None:
+@dg.asset(name="xero_invoices")
+def invoices_stand_in() -> int:
+    return 1
+
+
+@dg.asset
+def contacts_stand_in() -> int:
+    return 1
+
+
+def test_the_queue_tags_every_document_writing_run_with_its_organisations(tmp_path) -> None:
+    """Submitted without `xero/organisation`, a run writing documents is tagged `all` (so the
+    per-organisation limit holds it); a run for one organisation keeps its tenant id; other
+    runs are left as they are."""
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text(yaml.safe_dump(run_queue_settings()))
+    defs = dg.Definitions(
+        assets=[invoices_stand_in, contacts_stand_in],
+        jobs=[
+            dg.define_asset_job("sales_sync", selection=[contacts_stand_in]),
+            dg.define_asset_job("adhoc_invoices", selection=[invoices_stand_in]),
+            dg.define_asset_job("reference_data", selection=[contacts_stand_in]),
+        ],
+    )
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        storage = instance.event_log_storage
-        assert storage.get_pool_limits() == []
-        assert prepare_pools(instance) == [DOCUMENTS_POOL]
-        (pool,) = storage.get_pool_limits()
-        assert (pool.name, pool.limit, pool.from_default) == (DOCUMENTS_POOL, 1, True)
-        assert prepare_pools(instance) == []
-        storage.set_concurrency_slots(DOCUMENTS_POOL, 2)  # `dagster instance concurrency set`
-        assert prepare_pools(instance) == []
-        (pool,) = storage.get_pool_limits()
-        assert (pool.limit, pool.from_default) == (2, False)
+        assert isinstance(instance.run_coordinator, DocumentRunCoordinator)
+        submitted = {}
+        for job_name, tags in (
+            ("sales_sync", {}),
+            ("adhoc_invoices", {}),
+            ("adhoc_invoices", {ORGANISATION_TAG: "tenant-b"}),
+            ("reference_data", {}),
+        ):
+            job = defs.resolve_job_def(job_name)
+            run = instance.create_run_for_job(
+                job,
+                tags=tags,
+                status=dg.DagsterRunStatus.NOT_STARTED,
+                asset_selection=frozenset(job.asset_layer.executable_asset_keys),
+            )
+            tag_document_writer(instance, run)  # what the coordinator's submit_run does first
+            stored = instance.get_run_by_id(run.run_id)
+            assert stored is not None
+            submitted[(job_name, tags.get(ORGANISATION_TAG))] = stored.tags.get(ORGANISATION_TAG)
+    assert submitted == {
+        ("sales_sync", None): EVERY_ORGANISATION,
+        ("adhoc_invoices", None): EVERY_ORGANISATION,
+        ("adhoc_invoices", "tenant-b"): "tenant-b",
+        ("reference_data", None): None,
+    }

@@ -23,11 +23,12 @@ import dagster as dg
 import pytest
 from dagster._core.scheduler.instigation import TickStatus
 
+from xero_pipeline.instance import EVERY_ORGANISATION, ORGANISATION_TAG
 from xero_pipeline.months import month_start
 from xero_pipeline.sandbox import Sandbox, SandboxConfig
 from xero_pipeline.sandbox.limits import LimitConfig
 from xero_pipeline_tests.conftest import AS_OF
-from xero_pipeline_tests.operator_support import Operator, operator_daemon
+from xero_pipeline_tests.operator_support import ONBOARDING, Operator, operator_daemon
 from xero_pipeline_tests.sales_support import org_specs, query
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
@@ -40,7 +41,7 @@ WRITING_STEPS = {
     "xero_credit_notes_history",
     "sync_invoices_and_credit_notes",
 }
-POOL_JOBS = {"sales_history", "sales_sync"}
+DOCUMENT_JOBS = {"sales_history", "sales_sync"}  # tagged xero/organisation=all by the queue
 
 
 @dataclass
@@ -122,7 +123,7 @@ def world(pg_admin: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
     }
     assert first == month_start(AS_OF, 2).isoformat()
     try:
-        with operator_daemon(workdir, pg_admin, sandbox, env) as op:
+        with operator_daemon(workdir, pg_admin, sandbox, env, stopped=(ONBOARDING,)) as op:
             op.wait_for_runs(op.launch("reference_data"))
             history = (
                 "sales_history",
@@ -225,7 +226,7 @@ def test_runs_writing_documents_launched_together_take_turns_and_all_succeed(wor
     writers = [
         window
         for run in op.runs()
-        if run.job in POOL_JOBS
+        if run.job in DOCUMENT_JOBS
         for window in op.steps(run.run_id)
         if window.step in WRITING_STEPS
     ]
@@ -234,9 +235,11 @@ def test_runs_writing_documents_launched_together_take_turns_and_all_succeed(wor
         (a, b) for a, b in combinations(writers, 2) if a.run_id != b.run_id and a.overlaps(b)
     ]
     assert not clashes, clashes
-    # The pool holds a run from launch to end: whole runs do not overlap either.
+    # Each was tagged `all` by the run queue, whose limit holds a run from launch to end: whole
+    # runs do not overlap either.
+    assert all(run.tags.get(ORGANISATION_TAG) == EVERY_ORGANISATION for run in ours)
     pool_runs = sorted(
-        (run for run in op.runs() if run.job in POOL_JOBS and run.start is not None),
+        (run for run in op.runs() if run.job in DOCUMENT_JOBS and run.start is not None),
         key=lambda run: run.start or 0,
     )
     for earlier, later in pairwise(pool_runs):

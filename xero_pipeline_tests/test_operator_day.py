@@ -22,7 +22,7 @@ from xero_pipeline.months import month_start
 from xero_pipeline.sandbox import Sandbox, SandboxConfig
 from xero_pipeline.sandbox.limits import LimitConfig
 from xero_pipeline_tests.conftest import AS_OF
-from xero_pipeline_tests.operator_support import Operator, operator_daemon
+from xero_pipeline_tests.operator_support import ONBOARDING, Operator, operator_daemon
 from xero_pipeline_tests.sales_support import (
     assert_sales_equal_the_sandbox,
     org_specs,
@@ -50,7 +50,7 @@ def day(pg_admin: Any, tmp_path) -> Iterator[tuple[Operator, Sandbox]]:
         "XERO_REFERENCE_SCHEDULE": "*/3 * * * *",
     }
     try:
-        with operator_daemon(tmp_path, pg_admin, sandbox, env) as op:
+        with operator_daemon(tmp_path, pg_admin, sandbox, env, stopped=(ONBOARDING,)) as op:
             op.wait_for_runs(op.launch("reference_data"))
             history = {
                 "dagster/asset_partition_range_start": FIRST.isoformat(),

@@ -4,8 +4,9 @@ among them) and, for each connected organisation whose history is not complete, 
 tagged with it: first its reference data (its short code makes the links to Xero, its chart of
 accounts the gate's codes); once that is in, its whole history from the sales start to this
 month as one backfill run (`sales_history`) at a lower priority (`dagster/priority` -1) than the
-running organisations' syncs. The incremental sync reads an organisation only once its history
-has been read, and announces nothing until its history is complete (`history/progress.py`).
+running organisations' syncs, beside which it runs (the run queue limits runs per organisation,
+`instance.py`). The sync and the reconciliation leave an organisation alone until its history is
+complete (`history/progress.py`), so nothing else writes its documents meanwhile.
 
 Nothing is launched for an organisation while a run for it (or an untagged history run, an
 operator's backfill of every organisation) is queued or running, nor while it backs off after a
@@ -20,12 +21,12 @@ import dagster as dg
 from sqlalchemy import select
 
 from xero_pipeline.configuration import sales_start
-from xero_pipeline.defs.connections.work import ORGANISATION_TAG
 from xero_pipeline.defs.history.backfill import RANGE_END, RANGE_START
 from xero_pipeline.defs.history.partitions import sales_months
 from xero_pipeline.defs.history.progress import history_complete
 from xero_pipeline.defs.history.schedules import sales_history
 from xero_pipeline.defs.reference.schedules import reference_data
+from xero_pipeline.instance import EVERY_ORGANISATION, ORGANISATION_TAG
 from xero_pipeline.resources import WarehouseResource
 from xero_pipeline.warehouse.connections import DISCONNECTED, organisations
 from xero_pipeline.warehouse.schema import xero_organisation
@@ -40,13 +41,13 @@ IN_FLIGHT = [
 
 
 def busy_organisations(instance: dg.DagsterInstance) -> tuple[set[str], bool]:
-    """The organisations with a reference or history run queued or running, and whether an
-    untagged history run (every organisation) is."""
+    """The organisations with a reference or history run queued or running, and whether a
+    history run of every organisation (tag `all`, or none) is."""
     busy, everyone = set(), False
     for job in (reference_data.name, sales_history.name):
         for record in instance.get_run_records(dg.RunsFilter(job_name=job, statuses=IN_FLIGHT)):
             tenant_id = record.dagster_run.tags.get(ORGANISATION_TAG)
-            if tenant_id:
+            if tenant_id and tenant_id != EVERY_ORGANISATION:
                 busy.add(tenant_id)
             elif job == sales_history.name:
                 everyone = True

@@ -21,7 +21,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from xero_pipeline.instance import ORGANISATION_TAG
+from xero_pipeline.instance import EVERY_ORGANISATION, ORGANISATION_TAG
 from xero_pipeline.quality.checks import check_specs
 from xero_pipeline.quality.gate import GateFailed
 from xero_pipeline.resources import WarehouseResource, XeroResource
@@ -45,7 +45,8 @@ AUTOMATIC_TAGS = ("dagster/schedule_name", "dagster/sensor_name")
 
 def run_organisation(context: Context) -> str | None:
     """The tenant id a run is limited to (its `xero/organisation` tag), or None for all."""
-    return context.run.tags.get(ORGANISATION_TAG) or None
+    value = context.run.tags.get(ORGANISATION_TAG)
+    return None if value in (None, "", EVERY_ORGANISATION) else value
 
 
 def launched_automatically(context: Context) -> bool:
@@ -123,6 +124,12 @@ class OrganisationWork:
         for reason in left_alone.values():
             context.log.info(f"left alone this time: {reason}")
         return work
+
+    def leave_alone(self, tenant: Tenant, why: str) -> None:
+        """Take `tenant` out of this step without counting it a failure."""
+        self.tenants = [t for t in self.tenants if t.tenant_id != tenant.tenant_id]
+        self.left_alone[tenant.tenant_id] = f"{tenant.name}: {why}"
+        self.context.log.info(f"left alone this time: {tenant.name}: {why}")
 
     @property
     def active(self) -> list[Tenant]:

@@ -12,7 +12,6 @@ import dagster as dg
 from xero_pipeline.defs.connections.work import checks_by_organisation
 from xero_pipeline.defs.history.loading import load_months
 from xero_pipeline.defs.history.partitions import sales_months
-from xero_pipeline.instance import DOCUMENTS_POOL
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES
 
@@ -42,7 +41,6 @@ Results = Iterator[dg.MaterializeResult | dg.AssetCheckResult]
     + checks_by_organisation("xero_invoice_lines"),
     partitions_def=sales_months,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=DOCUMENTS_POOL,  # one document writer at a time across runs (instance.py)
 )
 def xero_invoices_history(
     context: dg.AssetExecutionContext, xero: XeroResource, warehouse: WarehouseResource
@@ -70,7 +68,6 @@ def xero_invoices_history(
     + checks_by_organisation("xero_credit_note_lines"),
     partitions_def=sales_months,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=DOCUMENTS_POOL,  # one document writer at a time across runs (instance.py)
 )
 def xero_credit_notes_history(
     context: dg.AssetExecutionContext, xero: XeroResource, warehouse: WarehouseResource

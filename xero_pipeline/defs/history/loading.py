@@ -36,7 +36,7 @@ from xero_pipeline.defs.history.documents import (
     unknown_code_tenants,
 )
 from xero_pipeline.defs.history.partitions import months_in, sales_months
-from xero_pipeline.defs.history.progress import FIRST_READ, month_rows
+from xero_pipeline.defs.history.progress import FIRST_READ, history_complete, month_rows
 from xero_pipeline.defs.history.read_ahead import read_ahead
 from xero_pipeline.defs.reference.accounts import refresh_accounts
 from xero_pipeline.months import month_start
@@ -107,6 +107,13 @@ def load_months(
     header_table, line_table = tables(kind)
     client, calls_before = xero.client, xero.client.stats.total()
     work = OrganisationWork.start(context, xero, warehouse)
+    if context.run.tags.get(RECONCILIATION_TAG):
+        # The reconciliation re-reads what the sync keeps: an organisation whose history is
+        # still loading belongs to its own history run, which it must not write beside.
+        with warehouse.engine.connect() as connection:
+            for tenant in list(work.tenants):
+                if not history_complete(connection, tenant.tenant_id, sales_start()):
+                    work.leave_alone(tenant, "history still loading; not reconciled")
     tenants = work.tenants
     codes = short_codes(warehouse.engine)
     months = months_in(context.partition_time_window)

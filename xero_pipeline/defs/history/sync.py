@@ -5,8 +5,9 @@ edited document's lines replace its old ones, a voided or deleted one keeps its 
 status, an older copy never replaces a newer one — and the watermark moves in the same
 transaction. A document re-dated before the sales start leaves the warehouse. The months it
 touched, and those re-dated documents left, are reported as materializations of the history
-assets, which is what the sales tables' automation follows. Sales invoices it sees being raised
-go to the notifications' outbox, once the organisation's history is complete.
+assets, which is what the sales tables' automation follows. It reads an organisation only once
+its history is complete (before that, its history load owns its documents), so the sales
+invoices it sees being raised go to the notifications' outbox: loading history floods nobody.
 
 Each organisation is its own unit of work (`defs/connections/work.py`): one failing (its gate,
 Xero refusing it) is recorded and left out while the others finish; the run then fails, naming
@@ -39,7 +40,6 @@ from xero_pipeline.defs.history.progress import history_complete
 from xero_pipeline.defs.notifications.outbox import newly_raised, record_raised
 from xero_pipeline.defs.notifications.sinks import lookback_days
 from xero_pipeline.defs.reference.accounts import refresh_accounts
-from xero_pipeline.instance import DOCUMENTS_POOL
 from xero_pipeline.months import month_start
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.warehouse.organisations import short_codes
@@ -61,8 +61,12 @@ def sync_tenant(
     engine, client = warehouse.engine, xero.client
     header_table, line_table = tables(kind)
     watermark = read_watermark(engine, tenant.tenant_id, kind.resource)
-    if watermark is None:
-        context.log.info(f"{tenant.name}: no {kind.path} history loaded yet; backfill first")
+    with engine.connect() as connection:
+        complete = history_complete(connection, tenant.tenant_id, start)
+    if watermark is None or not complete:
+        # Its history is loading (a backfill, or the onboarding sensor's run for it): the sync
+        # takes over once it is complete, and never writes beside that run meanwhile.
+        context.log.info(f"{tenant.name}: {kind.path} history not complete yet; not synced")
         return Counter()
     code = short_codes(engine).get(tenant.tenant_id)
     found = read(client, kind, tenant, code, since=watermark - READ_OVERLAP)
@@ -96,7 +100,7 @@ def sync_tenant(
                 f"{tenant.name}: {kind.path} {outcome.expectation.name}: "
                 f"{outcome.unexpected_count} row(s), e.g. {list(outcome.sample[:3])}"
             )
-    raised = announcements(context, engine, kind, tenant, headers, found.started, start)
+    raised = announcements(engine, kind, headers, found.started)
     stamps = [h["updated_date_utc"] for h in found.headers if h["updated_date_utc"] is not None]
 
     def bookkeeping(connection: Connection) -> None:
@@ -156,30 +160,17 @@ def sync_tenant(
     return Counter(documents=len(fresh), lines=len(lines), removed=len(gone), raised=len(raised))
 
 
-def announcements(
-    context: dg.OpExecutionContext,
-    engine: Any,
-    kind: DocumentKind,
-    tenant: Tenant,
-    headers: Rows,
-    read_at: Any,
-    start: date,
-) -> Rows:
-    """The sales invoices this sync raises (`outbox.py`), once the tenant's history is complete;
-    the lookback counts back from Xero's today."""
+def announcements(engine: Any, kind: DocumentKind, headers: Rows, read_at: Any) -> Rows:
+    """The sales invoices this sync raises (`outbox.py`); the lookback counts back from Xero's
+    today. (The sync reads only organisations whose history is complete: loading history
+    announces nothing.)"""
     if kind is not INVOICES or read_at is None:
-        return []
-    with engine.connect() as connection:
-        complete = history_complete(connection, tenant.tenant_id, start)
-    if not complete:
-        context.log.info(f"{tenant.name}: history still loading; nothing is announced yet")
         return []
     return newly_raised(engine, headers, read_at.date() - timedelta(days=lookback_days()))
 
 
 @dg.op(
     description="Upsert invoices and credit notes changed since the committed watermark.",
-    pool=DOCUMENTS_POOL,  # never beside another run writing documents (instance.py)
 )
 def sync_invoices_and_credit_notes(
     context: dg.OpExecutionContext, xero: XeroResource, warehouse: WarehouseResource
