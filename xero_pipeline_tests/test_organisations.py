@@ -136,7 +136,16 @@ def test_scheduled_runs_leave_a_failing_organisation_alone_until_its_backoff_end
 
     scheduled = {"dagster/schedule_name": "sales_sync_every_15_minutes"}
     before = history_sandbox.total_calls(offline)
-    assert run(warehouse_url, sync=True, tags=scheduled).success  # nothing asked of it
+    quiet = run(warehouse_url, sync=True, tags=scheduled)
+    assert quiet.success  # nothing asked of it
+    # The UI shows the ledger as the asset xero_connections, recorded by the sync itself.
+    (recorded,) = [
+        e.materialization.metadata
+        for e in quiet.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "xero_connections"
+    ]
+    assert (recorded["failing"].value, recorded["connected"].value) == (1, 1)
+    assert offline in recorded["organisations"].value
     assert history_sandbox.total_calls(offline) == before
     assert ledger(warehouse_url)[offline][:2] == (FAILING, 1)
 

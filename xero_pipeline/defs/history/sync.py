@@ -22,6 +22,7 @@ import dagster as dg
 from sqlalchemy import Connection, delete
 
 from xero_pipeline.configuration import sales_start
+from xero_pipeline.defs.connections.assets import record_ledger
 from xero_pipeline.defs.connections.work import OrganisationWork
 from xero_pipeline.defs.history.documents import (
     Rows,
@@ -186,6 +187,7 @@ def sync_invoices_and_credit_notes(
                 done += sync_tenant(context, xero, warehouse, kind, tenant, start)
     context.log.info(f"sync done: {dict(done)}; {xero.client.stats.total() - calls} API calls")
     organisations = work.finish(required=False)
+    record_ledger(context, warehouse.engine)
     if work.failed:
         problems = [
             f"{t.name} ({t.tenant_id}): {work.failed[t.tenant_id]}"

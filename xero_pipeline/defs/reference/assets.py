@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 from sqlalchemy import select
 
+from xero_pipeline.defs.connections.assets import record_ledger
 from xero_pipeline.defs.connections.work import OrganisationWork, checks_by_organisation
 from xero_pipeline.quality.publish import gated_publish
 from xero_pipeline.resources import WarehouseResource, XeroResource
@@ -63,6 +64,7 @@ def xero_organisation(
         preview_columns=("name", "base_currency", "short_code"),
         organisations=work,
     )
+    record_ledger(context, warehouse.engine)
 
 
 @dg.asset(
