@@ -146,7 +146,7 @@ def test_the_snapshot_sees_a_schedule_switched_off() -> None:
 
 def test_every_domain_folder_contributes_and_the_root_only_loads() -> None:
     groups = {spec.group_name for spec in defs.resolve_all_asset_specs()}
-    assert groups == {"xero", "xero_history", "sales", "customers"}
+    assert groups == {"xero", "xero_history", "sales", "customers", "xero_organisations"}
     repository = defs.get_repository_def()
     assert repository.has_job("send_sales_invoice_notifications")  # notifications' own job
     root = (ROOT / "xero_pipeline" / "definitions.py").read_text()
