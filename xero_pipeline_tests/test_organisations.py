@@ -18,6 +18,7 @@ from xero_pipeline.defs.history.backfill import RANGE_START
 from xero_pipeline.resources import WarehouseResource
 from xero_pipeline.sandbox import Sandbox
 from xero_pipeline.sandbox.faults import ScriptedFault
+from xero_pipeline.sandbox.limits import LimitConfig
 from xero_pipeline.warehouse.connections import (
     CONNECTED,
     DISCONNECTED,
@@ -31,10 +32,15 @@ from xero_pipeline.warehouse.connections import (
     record_success,
 )
 from xero_pipeline.warehouse.engine import connect
+from xero_pipeline.warehouse.values import as_utc
 from xero_pipeline.xero.client import Tenant
 from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES
+from xero_pipeline.xero.secret import Secret
+from xero_pipeline.xero.settings import XeroSettings
+from xero_pipeline.xero.tokens import open_token_store
 from xero_pipeline_tests.conftest import HISTORY_ORGS
 from xero_pipeline_tests.sales_support import Pipeline, query
+from xero_pipeline_tests.test_connections import partner_connects
 from xero_pipeline_tests.test_history import (
     assert_equal_to_sandbox,
     load_reference,
@@ -203,6 +209,16 @@ def test_the_ledger_follows_connections_failures_and_successes(engine):
     again = Tenant(A.tenant_id, A.name, connection_id="c-a2")
     assert note_listed(engine, [again, B], NOW).reconnected == (A.tenant_id,)
 
+    # A consent whose token Xero refuses: its organisations are failing (reconnect), not gone,
+    # and the first success after a new consent clears it.
+    note_listed(engine, [again, B], NOW, token_keys={A.tenant_id: "k-a", B.tenant_id: "k-b"})
+    listing = note_listed(engine, [again], NOW, broken={"k-b": "XeroAuthError: invalid_grant"})
+    assert listing.disconnected == ()
+    broken = organisations(engine)[B.tenant_id]
+    assert broken.status == FAILING and "invalid_grant" in (broken.last_error or "")
+    record_success(engine, [B.tenant_id], NOW, run_id="r3")
+    assert organisations(engine)[B.tenant_id].status == CONNECTED
+
 
 def test_a_disconnected_organisation_stops_being_called_and_the_marts_say_so(
     history_sandbox, warehouse_url
@@ -308,3 +324,62 @@ def test_a_newly_connected_organisation_loads_its_whole_history_by_itself(
     assert "history complete" in next(
         line for line in status_summary(url).splitlines() if newcomer in line
     )
+
+
+def spend_the_day(sandbox: Sandbox, tenant_id: str) -> None:
+    """Use up the organisation's day of calls (as another app of the same organisation would)."""
+    for _ in range(sandbox.limiter.config.per_day):
+        assert sandbox.limiter.acquire(tenant_id).allowed
+        sandbox.limiter.release(tenant_id)
+
+
+def test_one_organisations_day_limit_waits_for_its_reset_and_the_other_loads(
+    history_sandbox, warehouse_url
+):
+    spent, fresh = list(history_sandbox.tenants)
+    load_reference(warehouse_url)
+    history_sandbox.limiter.config = LimitConfig(per_minute=10_000, per_day=500)
+    spend_the_day(history_sandbox, spent)
+    before = datetime.now(UTC)
+    result = run(warehouse_url)
+    assert result.success  # the other organisation's whole history loaded
+    assert documents_of(warehouse_url, spent) == 0 and documents_of(warehouse_url, fresh) > 0
+    status, _, error = ledger(warehouse_url)[spent]
+    assert status == FAILING and "daily call limit" in error
+    retry_at = organisations(connect(warehouse_url))[spent].next_attempt_at
+    # Left alone until the day resets (the sandbox's day: 24 hours from its first call), not
+    # for a quarter of an hour.
+    assert retry_at is not None and as_utc(retry_at) > before + timedelta(hours=23)
+
+
+def test_a_revoked_consent_marks_its_organisation_failing_and_the_other_partner_loads(
+    make_sandbox, xero_env, warehouse_url, tmp_path
+):
+    sandbox = make_sandbox(orgs=HISTORY_ORGS, hidden=2)
+    xero_env(sandbox)  # the app, consented to nothing yet: each partner consents below
+    first, second = list(sandbox.tenants)
+    settings = XeroSettings.from_env()
+    a = partner_connects(settings, "partner-a", first)
+    partner_connects(settings, "partner-b", second)
+    load_reference(warehouse_url)
+    assert {t: row[0] for t, row in ledger(warehouse_url).items()} == {
+        first: CONNECTED,
+        second: CONNECTED,
+    }
+    tokens = open_token_store(settings)
+    with tokens.locked(settings.client_id, a):  # partner A's refresh token stops working
+        tokens.write(settings.client_id, Secret("revoked-at-xero"), a)
+    sandbox.clock.advance(60)
+    renamed = sandbox.tenants[second].contacts.records[0]["ContactID"]
+    sandbox.tenants[second].update_contact(renamed, Name="Partner B Renamed")
+    load_reference(warehouse_url)  # succeeds: partner B's organisation is read
+    status, _, error = ledger(warehouse_url)[first]
+    assert status == FAILING and "invalid_grant" in error  # failing, not disconnected
+    assert ledger(warehouse_url)[second][:2] == (CONNECTED, 0)
+    assert query(
+        warehouse_url, "SELECT name FROM xero_contacts WHERE contact_id = :c", {"c": renamed}
+    ) == [("Partner B Renamed",)]
+
+    partner_connects(settings, "partner-a", first)  # partner A connects again
+    load_reference(warehouse_url)
+    assert ledger(warehouse_url)[first][:2] == (CONNECTED, 0)

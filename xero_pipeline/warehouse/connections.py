@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, true, update
+from sqlalchemy import Connection, Engine, insert, or_, select, true, update
 
 from xero_pipeline.warehouse.schema import (
     dim_account_codes,
@@ -210,14 +210,15 @@ def record_success(
     ids = sorted(set(tenant_ids))
     if not ids:
         return
-    same_run = xero_connections.c.failed_in_run == run_id
+    failed_in = xero_connections.c.failed_in_run
+    other_run = or_(failed_in.is_(None), failed_in != run_id)  # (NULL != x is not true in SQL)
     with writing(engine, [xero_connections.name]) as connection:
         connection.execute(
             update(xero_connections)
             .where(
                 xero_connections.c.tenant_id.in_(ids),
                 xero_connections.c.status != DISCONNECTED,
-                ~same_run if run_id else true(),
+                other_run if run_id else true(),
             )
             .values(
                 status=CONNECTED,
