@@ -43,11 +43,14 @@ def query(url: str, sql: str) -> list[tuple]:
 
 
 def metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
+    """Each reference table's materialization metadata (not the ledger of organisations the
+    run records beside them, `xero_connections`)."""
     return {
         event.asset_key.to_user_string(): {
             k: v.value for k, v in event.materialization.metadata.items()
         }
         for event in result.get_asset_materialization_events()
+        if event.asset_key.to_user_string() != "xero_connections"
     }
 
 

@@ -3,11 +3,11 @@ the chart of accounts, and suppliers. Group `xero`. Every connected organisation
 each its own unit of work (`defs/connections/work.py`): one Xero refuses, or whose rows fail the
 table's suite, is left out and named while the others publish (`quality/publish.py`)."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from xero_pipeline.defs.connections.assets import record_ledger
 from xero_pipeline.defs.connections.work import OrganisationWork, checks_by_organisation
@@ -29,6 +29,37 @@ from xero_pipeline.xero.rows import (
 GROUP = "xero"
 KINDS = {"xero", "sql"}
 Results = Iterator[dg.MaterializeResult | dg.AssetCheckResult]
+Rows = list[dict[str, Any]]
+
+
+def load_each(
+    context: dg.AssetExecutionContext,
+    xero: XeroResource,
+    warehouse: WarehouseResource,
+    table: Table,
+    read_rows: Callable[[Tenant], Rows],
+    **publishing: Any,
+) -> Results:
+    """Read each organisation's rows on its own (one that Xero refuses is left out and
+    recorded), then gate and publish them all (`gated_publish`, each organisation gated on its
+    own); `publishing`: the rest of gated_publish's options."""
+    calls = xero.client.stats.total()
+    work = OrganisationWork.start(context, xero, warehouse)
+    rows: Rows = []
+    for tenant in work.tenants:
+        with work.each(tenant):
+            rows += read_rows(tenant)
+    yield from gated_publish(
+        context,
+        xero=xero,
+        warehouse=warehouse,
+        table=table,
+        rows=rows,
+        tenants=work.active,
+        calls_before=calls,
+        organisations=work,
+        **publishing,
+    )
 
 
 @dg.asset(
@@ -43,26 +74,18 @@ Results = Iterator[dg.MaterializeResult | dg.AssetCheckResult]
 def xero_organisation(
     context: dg.AssetExecutionContext, xero: XeroResource, warehouse: WarehouseResource
 ) -> Results:
-    client, calls = xero.client, xero.client.stats.total()
-    work = OrganisationWork.start(context, xero, warehouse)
-    rows = []
-    for t in work.tenants:
-        with work.each(t):
-            rows += [
-                organisation_row(t.tenant_id, org)
-                for org in client.get(t.tenant_id, "Organisation")["Organisations"]
-            ]
-    yield from gated_publish(
+    def read_rows(t: Tenant) -> Rows:
+        found = xero.client.get(t.tenant_id, "Organisation")["Organisations"]
+        return [organisation_row(t.tenant_id, org) for org in found]
+
+    yield from load_each(
         context,
-        xero=xero,
-        warehouse=warehouse,
-        table=schema.xero_organisation,
-        rows=rows,
-        tenants=work.active,
+        xero,
+        warehouse,
+        schema.xero_organisation,
+        read_rows,
         mirror=True,
-        calls_before=calls,
         preview_columns=("name", "base_currency", "short_code"),
-        organisations=work,
     )
     record_ledger(context, warehouse.engine)
 
@@ -81,25 +104,17 @@ def xero_organisation(
 def xero_contacts(
     context: dg.AssetExecutionContext, xero: XeroResource, warehouse: WarehouseResource
 ) -> Results:
-    client, calls = xero.client, xero.client.stats.total()
-    work = OrganisationWork.start(context, xero, warehouse)
     codes = short_codes(warehouse.engine)
-    rows, watermarks = [], {}
-    for tenant in work.tenants:
-        with work.each(tenant):
-            rows += read_contacts(context, client, warehouse, tenant, codes, watermarks)
-    yield from gated_publish(
+    watermarks: dict = {}  # filled as each organisation is read, published with the rows
+    yield from load_each(
         context,
-        xero=xero,
-        warehouse=warehouse,
-        table=schema.xero_contacts,
-        rows=rows,
-        tenants=work.active,
+        xero,
+        warehouse,
+        schema.xero_contacts,
+        lambda t: read_contacts(context, xero.client, warehouse, t, codes, watermarks),
         mirror=False,
-        calls_before=calls,
         watermarks=watermarks,
         preview_columns=("name", "contact_status", "is_customer", "is_supplier"),
-        organisations=work,
     )
 
 
@@ -141,26 +156,18 @@ def read_contacts(
 def xero_contact_groups(
     context: dg.AssetExecutionContext, xero: XeroResource, warehouse: WarehouseResource
 ) -> Results:
-    client, calls = xero.client, xero.client.stats.total()
-    work = OrganisationWork.start(context, xero, warehouse)
-    rows = []
-    for t in work.tenants:
-        with work.each(t):
-            rows += [
-                group_row(t.tenant_id, g)
-                for g in client.get(t.tenant_id, "ContactGroups")["ContactGroups"]
-            ]
-    yield from gated_publish(
+    def read_rows(t: Tenant) -> Rows:
+        found = xero.client.get(t.tenant_id, "ContactGroups")["ContactGroups"]
+        return [group_row(t.tenant_id, g) for g in found]
+
+    yield from load_each(
         context,
-        xero=xero,
-        warehouse=warehouse,
-        table=schema.xero_contact_groups,
-        rows=rows,
-        tenants=work.active,
+        xero,
+        warehouse,
+        schema.xero_contact_groups,
+        read_rows,
         mirror=True,
-        calls_before=calls,
         preview_columns=("name", "status"),
-        organisations=work,
     )
 
 
@@ -177,8 +184,6 @@ def xero_contact_groups(
 def xero_contact_group_members(
     context: dg.AssetExecutionContext, xero: XeroResource, warehouse: WarehouseResource
 ) -> Results:
-    client, calls = xero.client, xero.client.stats.total()
-    work = OrganisationWork.start(context, xero, warehouse)
     groups_table, contacts_table = schema.xero_contact_groups, schema.xero_contacts
     with warehouse.engine.connect() as connection:
         groups = connection.execute(
@@ -189,23 +194,20 @@ def xero_contact_group_members(
                 select(contacts_table.c.tenant_id, contacts_table.c.contact_id)
             ).all()
         )
-    rows = []
-    for tenant in work.tenants:
-        own = [group_id for tenant_id, group_id in groups if tenant_id == tenant.tenant_id]
-        with work.each(tenant):
-            rows += group_members(context, client, tenant.tenant_id, own, known)
-    yield from gated_publish(
+
+    def read_rows(t: Tenant) -> Rows:
+        own = [group_id for tenant_id, group_id in groups if tenant_id == t.tenant_id]
+        return group_members(context, xero.client, t.tenant_id, own, known)
+
+    yield from load_each(
         context,
-        xero=xero,
-        warehouse=warehouse,
-        table=schema.xero_contact_group_members,
-        rows=rows,
-        tenants=work.active,
+        xero,
+        warehouse,
+        schema.xero_contact_group_members,
+        read_rows,
         mirror=True,
-        calls_before=calls,
         gate_only_columns=("is_known_contact",),
         preview_columns=("group_name", "contact_name"),
-        organisations=work,
     )
 
 
@@ -246,25 +248,18 @@ def group_members(
 def xero_accounts(
     context: dg.AssetExecutionContext, xero: XeroResource, warehouse: WarehouseResource
 ) -> Results:
-    client, calls = xero.client, xero.client.stats.total()
-    work = OrganisationWork.start(context, xero, warehouse)
-    rows = []
-    for t in work.tenants:
-        with work.each(t):
-            rows += [
-                account_row(t.tenant_id, a) for a in client.get(t.tenant_id, "Accounts")["Accounts"]
-            ]
-    yield from gated_publish(
+    def read_rows(t: Tenant) -> Rows:
+        found = xero.client.get(t.tenant_id, "Accounts")["Accounts"]
+        return [account_row(t.tenant_id, a) for a in found]
+
+    yield from load_each(
         context,
-        xero=xero,
-        warehouse=warehouse,
-        table=schema.xero_accounts,
-        rows=rows,
-        tenants=work.active,
+        xero,
+        warehouse,
+        schema.xero_accounts,
+        read_rows,
         mirror=True,
-        calls_before=calls,
         preview_columns=("code", "name", "type", "class", "status"),
-        organisations=work,
     )
 
 
