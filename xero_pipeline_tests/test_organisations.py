@@ -218,6 +218,9 @@ def test_the_ledger_follows_connections_failures_and_successes(engine):
     assert broken.status == FAILING and "invalid_grant" in (broken.last_error or "")
     record_success(engine, [B.tenant_id], NOW, run_id="r3")
     assert organisations(engine)[B.tenant_id].status == CONNECTED
+    # Narrowed to one organisation (XERO_TENANT_IDS), the others are not judged gone.
+    assert note_listed(engine, [again], NOW, within={A.tenant_id}).disconnected == ()
+    assert organisations(engine)[B.tenant_id].status == CONNECTED
 
 
 def test_a_disconnected_organisation_stops_being_called_and_the_marts_say_so(

@@ -9,7 +9,7 @@ clears it. Disconnected organisations are not called at all until /connections l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -126,12 +126,14 @@ def note_listed(
     *,
     token_keys: Mapping[str, str | None] | None = None,
     broken: Mapping[str, str] | None = None,
+    within: Collection[str] | None = None,
 ) -> Listing:
     """Bring the ledger in line with the organisations /connections lists now: new ones are
     added as connected, disconnected ones that are back are connected again, and those it no
     longer lists are disconnected (their rows stay). `token_keys`: the stored consent that read
     each one; `broken`: consents whose /connections failed (their reason), whose organisations
-    are then failing — their token needs a reconnect — not disconnected."""
+    are then failing — their token needs a reconnect — not disconnected; `within`: the
+    organisations `listed` was narrowed to (XERO_TENANT_IDS): no other is judged gone."""
     known = organisations(engine)
     by_id = {t.tenant_id: t for t in listed}
     token_keys, broken = token_keys or {}, broken or {}
@@ -173,6 +175,8 @@ def note_listed(
         for tenant_id, before in known.items():
             if tenant_id in by_id or before.status == DISCONNECTED:
                 continue
+            if within is not None and tenant_id not in within:
+                continue  # not read by this configuration, not gone
             if before.token_key in broken:
                 _update(
                     connection,

@@ -93,6 +93,7 @@ class OrganisationWork:
                 k: f"{type(p.error).__name__}: {p.message}"
                 for k, p in client.connection_problems.items()
             },
+            within=set(client.settings.tenant_ids) or None,
         )
         ledger = organisations(warehouse.engine)
         only = run_organisation(context)
