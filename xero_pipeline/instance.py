@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from dagster import AssetKey, DagsterInstance, DagsterRun
+from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 
 NOTIFICATIONS_TAG = "xero/notifications"
@@ -43,6 +43,13 @@ DOCUMENT_ASSETS = frozenset(
     )
 )
 DOCUMENT_JOBS = frozenset({"sales_history", "sales_sync"})
+# A run the queue has not finished with: what sensors look at before launching another.
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
 MAX_CONCURRENT_RUNS = 4
 USER_CODE_RETRIES = 3
 USER_CODE_RETRY_SECONDS = 10

@@ -79,12 +79,20 @@ class Organisation:
 
 def organisations(engine: Engine) -> dict[str, Organisation]:
     """Every organisation the pipeline has seen, by tenant id."""
-    fields = Organisation.__dataclass_fields__
     with engine.connect() as connection:
-        rows = connection.execute(select(xero_connections)).mappings().all()
+        return _read(connection)
+
+
+def _read(connection: Connection, tenant_id: str | None = None) -> dict[str, Organisation]:
+    """The ledger's rows (only `tenant_id`'s, when given), by tenant id. Writers read it inside
+    their write transaction, so two runs noting the same new organisation take turns."""
+    fields = Organisation.__dataclass_fields__
+    query = select(xero_connections)
+    if tenant_id is not None:
+        query = query.where(xero_connections.c.tenant_id == tenant_id)
     return {
         row["tenant_id"]: Organisation(**{k: v for k, v in row.items() if k in fields})
-        for row in rows
+        for row in connection.execute(query).mappings()
     }
 
 
@@ -134,11 +142,11 @@ def note_listed(
     each one; `broken`: consents whose /connections failed (their reason), whose organisations
     are then failing — their token needs a reconnect — not disconnected; `within`: the
     organisations `listed` was narrowed to (XERO_TENANT_IDS): no other is judged gone."""
-    known = organisations(engine)
     by_id = {t.tenant_id: t for t in listed}
     token_keys, broken = token_keys or {}, broken or {}
     new, back, gone = [], [], []
     with writing(engine, [xero_connections.name]) as connection:
+        known = _read(connection)
         for tenant_id, tenant in by_id.items():
             before = known.get(tenant_id)
             if before is None:
@@ -248,31 +256,31 @@ def record_failure(
     """An organisation's work failed: `failing` with a backoff (or until `retry_at`), or
     `disconnected` when Xero refused it for good. Returns its new state."""
     reason = reason[:ERROR_LENGTH]
-    known = organisations(engine).get(tenant.tenant_id)
-    # `count`: a new failure (False: one more reason for the failure just recorded).
-    failures = max((known.failures if known else 0) + (1 if count else 0), 1)
-    state = Organisation(
-        tenant_id=tenant.tenant_id,
-        tenant_name=tenant.name or (known.tenant_name if known else None),
-        status=DISCONNECTED if disconnected else FAILING,
-        failures=failures,
-        last_error=reason,
-        last_success_at=known.last_success_at if known else None,
-        next_attempt_at=None if disconnected else (retry_at or now + backoff(failures)),
-        connected_at=known.connected_at if known else now,
-        connection_id=known.connection_id if known else None,
-        failed_in_run=run_id,
-    )
-    values = {
-        "tenant_name": state.tenant_name,
-        "status": state.status,
-        "failures": failures,
-        "last_error": reason,
-        "next_attempt_at": state.next_attempt_at,
-        "failed_in_run": run_id,
-        "updated_at": now,
-    }
     with writing(engine, [xero_connections.name]) as connection:
+        known = _read(connection, tenant.tenant_id).get(tenant.tenant_id)
+        # `count`: a new failure (False: one more reason for the failure just recorded).
+        failures = max((known.failures if known else 0) + (1 if count else 0), 1)
+        state = Organisation(
+            tenant_id=tenant.tenant_id,
+            tenant_name=tenant.name or (known.tenant_name if known else None),
+            status=DISCONNECTED if disconnected else FAILING,
+            failures=failures,
+            last_error=reason,
+            last_success_at=known.last_success_at if known else None,
+            next_attempt_at=None if disconnected else (retry_at or now + backoff(failures)),
+            connected_at=known.connected_at if known else now,
+            connection_id=known.connection_id if known else None,
+            failed_in_run=run_id,
+        )
+        values = {
+            "tenant_name": state.tenant_name,
+            "status": state.status,
+            "failures": failures,
+            "last_error": reason,
+            "next_attempt_at": state.next_attempt_at,
+            "failed_in_run": run_id,
+            "updated_at": now,
+        }
         if known is None:
             connection.execute(
                 insert(xero_connections).values(

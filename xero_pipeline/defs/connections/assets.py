@@ -49,7 +49,7 @@ def ledger_metadata(engine: Engine) -> dict[str, Any]:
     }
     return {
         "organisations": dg.MetadataValue.md(table.to_markdown(index=False) if rows else "(none)"),
-        **{f"{state}": count for state, count in counts.items()},
+        **counts,
     }
 
 

@@ -26,18 +26,12 @@ from xero_pipeline.defs.history.partitions import sales_months
 from xero_pipeline.defs.history.progress import history_complete
 from xero_pipeline.defs.history.schedules import sales_history
 from xero_pipeline.defs.reference.schedules import reference_data
-from xero_pipeline.instance import EVERY_ORGANISATION, ORGANISATION_TAG
+from xero_pipeline.instance import EVERY_ORGANISATION, IN_FLIGHT, ORGANISATION_TAG
 from xero_pipeline.resources import WarehouseResource
 from xero_pipeline.warehouse.connections import DISCONNECTED, organisations
 from xero_pipeline.warehouse.schema import xero_organisation
 
 ONBOARDING_PRIORITY = "-1"  # below the default 0 of syncs and schedules: they go first
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 
 def busy_organisations(instance: dg.DagsterInstance) -> tuple[set[str], bool]:

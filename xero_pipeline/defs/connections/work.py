@@ -69,7 +69,8 @@ class OrganisationWork:
         self.tenants = list(tenants)
         self.failed: dict[str, str] = {}
         self.samples: dict[str, list[pd.DataFrame]] = {}
-        self.left_alone: dict[str, str] = {}
+        self.names = {t.tenant_id: t.name for t in tenants}
+        self.left_alone: dict[str, str] = {}  # tenant id -> why
         self.backing_off: dict[str, str] = {}  # left alone because their work failed
 
     @classmethod
@@ -110,7 +111,7 @@ class OrganisationWork:
             # leaves it alone. Backing off: left alone by schedules and sensors.
             earlier = state.status == FAILING and state.failed_in_run == context.run_id
             if earlier or (state.waiting(now) and (patient or state.status == DISCONNECTED)):
-                left_alone[tenant.tenant_id] = f"{tenant.name}: {state.describe()}"
+                left_alone[tenant.tenant_id] = state.describe()
                 if state.status == FAILING:
                     backing_off[tenant.tenant_id] = state.describe()
                 continue
@@ -121,15 +122,17 @@ class OrganisationWork:
                 "which Xero's /connections does not list: it is not connected to this app."
             )
         work = cls(context, warehouse, chosen, now)
-        work.left_alone, work.backing_off = left_alone, backing_off
-        for reason in left_alone.values():
-            context.log.info(f"left alone this time: {reason}")
+        work.names = {t.tenant_id: t.name for t in listed}
+        work.backing_off = backing_off
+        for tenant in listed:
+            if tenant.tenant_id in left_alone:
+                work.leave_alone(tenant, left_alone[tenant.tenant_id])
         return work
 
     def leave_alone(self, tenant: Tenant, why: str) -> None:
         """Take `tenant` out of this step without counting it a failure."""
         self.tenants = [t for t in self.tenants if t.tenant_id != tenant.tenant_id]
-        self.left_alone[tenant.tenant_id] = f"{tenant.name}: {why}"
+        self.left_alone[tenant.tenant_id] = why
         self.context.log.info(f"left alone this time: {tenant.name}: {why}")
 
     @property
@@ -186,7 +189,10 @@ class OrganisationWork:
             self.engine, [t.tenant_id for t in self.active], self.now, self.context.run_id
         )
         if required and not self.active:
-            reasons = [*self.failed.values(), *self.left_alone.values()]
+            reasons = [
+                f"{self.names[tenant_id]}: {why}"
+                for tenant_id, why in {**self.left_alone, **self.failed}.items()
+            ]
             raise dg.Failure(
                 description="No organisation could be loaded: "
                 + (" | ".join(reasons) or "Xero's /connections lists none for this app"),
@@ -195,12 +201,9 @@ class OrganisationWork:
         return self.metadata()
 
     def metadata(self) -> dict[str, Any]:
-        names = {t.tenant_id: t.name for t in self.tenants}
-        rows = [{"organisation": names[t.tenant_id], "state": "loaded"} for t in self.active]
-        rows += [{"organisation": names[i], "state": why[:200]} for i, why in self.failed.items()]
-        rows += [
-            {"organisation": why.split(":")[0], "state": why} for why in self.left_alone.values()
-        ]
+        states = {t.tenant_id: "loaded" for t in self.active}
+        states.update({i: why[:200] for i, why in {**self.left_alone, **self.failed}.items()})
+        rows = [{"organisation": self.names[i], "state": why} for i, why in states.items()]
         return {
             "organisations": dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False))
             if rows

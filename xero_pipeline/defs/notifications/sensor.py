@@ -18,14 +18,8 @@ from xero_pipeline.defs.notifications.sinks import (
     WEBHOOK_VARIABLE,
     sinks_from_env,
 )
+from xero_pipeline.instance import IN_FLIGHT
 from xero_pipeline.resources import WarehouseResource
-
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 
 @dg.sensor(
