@@ -38,9 +38,10 @@ def run(
     tags: dict | None = None,
     minute: tuple[int, float] = (60, 60.0),
     raise_on_error: bool = True,
+    page_size: int = 1000,
 ) -> dg.ExecuteInProcessResult:
     resources = {
-        "xero": XeroResource(minute_limit=minute[0], minute_seconds=minute[1]),
+        "xero": XeroResource(minute_limit=minute[0], minute_seconds=minute[1], page_size=page_size),
         "warehouse": WarehouseResource(url=url),
     }
     defs = pipeline_definitions(resources, jobs=[HISTORY_ONLY])
@@ -138,6 +139,17 @@ def assert_equal_to_sandbox(sandbox: Sandbox, url: str, since: date | None = Non
         assert warehouse_documents(url, kind) == (headers, lines), resource
 
 
+def fewest_calls(sandbox: Sandbox, since: date, page: int = 1000) -> int:
+    """The fewest calls that read every invoice and credit note dated `since` or later: one
+    read per tenant and resource, ceil(documents / page) calls (one when there are none)."""
+    total = 0
+    for tenant in sandbox.tenants.values():
+        for documents in (tenant.invoices, tenant.credit_notes):
+            count = sum(1 for stub in documents.stubs if stub.date >= since)
+            total += max(1, -(-count // page))
+    return total
+
+
 def test_backfill_of_24_months_equals_the_sandbox_in_the_fewest_calls(
     history_sandbox, warehouse_url
 ):
@@ -146,8 +158,8 @@ def test_backfill_of_24_months_equals_the_sandbox_in_the_fewest_calls(
     result = run(warehouse_url)
     assert result.success
     assert_equal_to_sandbox(history_sandbox, warehouse_url)
-    # Every month holds fewer than 1000 documents: one call per month, tenant and resource.
-    assert history_sandbox.total_calls() - before == 24 * 2 * 2
+    # One sweep per tenant and resource: ceil(documents / 1000) calls, not one per month.
+    assert history_sandbox.total_calls() - before == fewest_calls(history_sandbox, START)
     partitions = {
         e.partition
         for e in result.get_asset_materialization_events()
@@ -170,21 +182,21 @@ def test_a_backfill_stopped_halfway_and_relaunched_ends_identical(
 ):
     load_reference(warehouse_url)
     used = {t: history_sandbox.limiter.calls_today(t) for t in history_sandbox.tenants}
-    # The day limit runs out part-way through the second of the two resources (24 months each).
-    history_sandbox.limiter.config = LimitConfig(enabled=True, per_day=max(used.values()) + 36)
-    stopped = run(warehouse_url, raise_on_error=False)
+    # Pages of 25: a tenant's 300 invoices take a sweep of 12 pages, and the day limit runs out
+    # six pages in, with the sweep's first months committed and the rest not.
+    history_sandbox.limiter.config = LimitConfig(enabled=True, per_day=max(used.values()) + 6)
+    stopped = run(warehouse_url, raise_on_error=False, page_size=25)
     assert not stopped.success
     errors = " ".join(failure_text(e) for e in stopped.get_step_failure_events())
     assert "daily call limit" in errors
-    loaded = sum(
-        len(warehouse_documents(warehouse_url, kind)[0]) for kind in (INVOICES, CREDIT_NOTES)
+    committed = query(
+        warehouse_url,
+        "SELECT DISTINCT tenant_id, substr(CAST(date AS TEXT), 1, 7) FROM xero_invoices",
     )
-    everything = sum(
-        len(sandbox_documents(history_sandbox, r)[0]) for r in ("Invoice", "CreditNote")
-    )
-    assert 0 < loaded < everything
+    months = {month for _, month in committed}
+    assert 3 <= len(months) < 24  # stopped in the middle of the sweep, whole months committed
     history_sandbox.limiter.config = LimitConfig(enabled=False)  # a new day
-    assert run(warehouse_url).success
+    assert run(warehouse_url, page_size=25).success
     assert_equal_to_sandbox(history_sandbox, warehouse_url)
     fresh = f"sqlite:///{tmp_path / 'uninterrupted.sqlite'}"
     load_reference(fresh)
@@ -268,6 +280,27 @@ def test_a_recoded_line_is_missed_by_sync_and_fixed_by_reconciliation(
         for e in result.get_asset_materialization_events()
     }
     assert corrected["xero_invoice_lines"] == 1
+
+
+def test_a_reconciliation_before_history_has_loaded_does_nothing_and_succeeds(
+    history_sandbox, warehouse_url
+):
+    """The nightly reconciliation can start before a first backfill (or queue ahead of it): the
+    organisations' history belongs to that backfill, so it leaves them alone, and that is
+    nothing to do, not a failed run."""
+    load_reference(warehouse_url)
+    before = history_sandbox.total_calls()
+    result = run(warehouse_url, "2026-09-01", "2026-11-01", tags={RECONCILIATION_TAG: "true"})
+    assert result.success
+    assert history_sandbox.total_calls() == before  # no document was read
+    assert query(warehouse_url, "SELECT count(*) FROM xero_invoices") == {(0,)}
+    shown = next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "xero_invoices"
+    )
+    assert "history still loading" in shown["organisations"].value
+    assert shown["organisations failed"].value == 0
 
 
 def inject_unbalanced_invoice(sandbox: Sandbox, index: int = 0) -> str:

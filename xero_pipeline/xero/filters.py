@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 
 def escape_string(value: str) -> str:
@@ -27,3 +27,20 @@ def date_literal(day: date) -> str:
 def date_window(start: date, end: date, field: str = "Date") -> str:
     """Documents dated in [start, end): how history is read month by month."""
     return f"{field}>={date_literal(start)} AND {field}<{date_literal(end)}"
+
+
+def timestamp_literal(moment: datetime) -> str:
+    """A UTC instant to the second, as Xero's `where` writes one."""
+    return (
+        f"DateTime({moment.year},{moment.month:02d},{moment.day:02d},"
+        f"{moment.hour:02d},{moment.minute:02d},{moment.second:02d})"
+    )
+
+
+def dated_after(day: date, updated: datetime, field: str = "Date") -> str:
+    """What follows a record in (`field`, UpdatedDateUTC) order: a later date, or the same date
+    changed at or after `updated`'s second (inclusive: Xero compares to the second)."""
+    return (
+        f"({field}>{date_literal(day)} OR ({field}=={date_literal(day)} AND "
+        f"UpdatedDateUTC>={timestamp_literal(updated)}))"
+    )

@@ -71,6 +71,7 @@ class OrganisationWork:
         self.samples: dict[str, list[pd.DataFrame]] = {}
         self.names = {t.tenant_id: t.name for t in tenants}
         self.left_alone: dict[str, str] = {}  # tenant id -> why
+        self.not_due: set[str] = set()  # left alone: this work is not for them yet
         self.backing_off: dict[str, str] = {}  # left alone because their work failed
 
     @classmethod
@@ -129,10 +130,14 @@ class OrganisationWork:
                 work.leave_alone(tenant, left_alone[tenant.tenant_id])
         return work
 
-    def leave_alone(self, tenant: Tenant, why: str) -> None:
-        """Take `tenant` out of this step without counting it a failure."""
+    def leave_alone(self, tenant: Tenant, why: str, not_due: bool = False) -> None:
+        """Take `tenant` out of this step without counting it a failure. `not_due`: this work
+        is not for it yet (its history is still loading): a step that leaves every organisation
+        alone for that reason has simply nothing to do."""
         self.tenants = [t for t in self.tenants if t.tenant_id != tenant.tenant_id]
         self.left_alone[tenant.tenant_id] = why
+        if not_due:
+            self.not_due.add(tenant.tenant_id)
         self.context.log.info(f"left alone this time: {tenant.name}: {why}")
 
     @property
@@ -184,15 +189,14 @@ class OrganisationWork:
     def finish(self, required: bool = True) -> dict[str, Any]:
         """Record the successes; the step's metadata about its organisations. Unless not
         `required` (the sync: nothing to do is no failure), fails the step when no organisation
-        was loaded: every one failed, or none was there to load."""
+        was loaded: every one failed or was left alone, or none was there to load (but not when
+        every one was simply not due: `leave_alone(not_due=True)`)."""
         record_success(
             self.engine, [t.tenant_id for t in self.active], self.now, self.context.run_id
         )
-        if required and not self.active:
-            reasons = [
-                f"{self.names[tenant_id]}: {why}"
-                for tenant_id, why in {**self.left_alone, **self.failed}.items()
-            ]
+        not_loaded = {**self.left_alone, **self.failed}
+        if required and not self.active and (set(not_loaded) - self.not_due or not not_loaded):
+            reasons = [f"{self.names[tenant_id]}: {why}" for tenant_id, why in not_loaded.items()]
             raise dg.Failure(
                 description="No organisation could be loaded: "
                 + (" | ".join(reasons) or "Xero's /connections lists none for this app"),

@@ -1,4 +1,5 @@
-"""Loading a range of months of one document kind: read each month from Xero (the next one read
+"""Loading a range of months of one document kind: read each organisation's documents of the
+range in one sweep (`sweep.py`), taking each month as the sweep passes it (the next one read
 ahead while this one is gated and published), gate it, and replace that month's rows for every
 tenant in one transaction. Each month commits on its own, so a relaunch after a crash redoes the
 range idempotently: no duplicates, nothing lost.
@@ -29,7 +30,6 @@ from xero_pipeline.defs.history.documents import (
     months_left,
     published_dates,
     published_in_month,
-    read,
     read_by_ids,
     strip,
     tables,
@@ -38,6 +38,7 @@ from xero_pipeline.defs.history.documents import (
 from xero_pipeline.defs.history.partitions import months_in, sales_months
 from xero_pipeline.defs.history.progress import FIRST_READ, history_complete, month_rows
 from xero_pipeline.defs.history.read_ahead import read_ahead
+from xero_pipeline.defs.history.sweep import Sweep
 from xero_pipeline.defs.reference.accounts import refresh_accounts
 from xero_pipeline.months import month_start
 from xero_pipeline.quality.checks import check_results, stop
@@ -49,7 +50,6 @@ from xero_pipeline.warehouse.publish import Load, Newest, PublishResult, publish
 from xero_pipeline.warehouse.schema import history_months
 from xero_pipeline.xero.client import Tenant
 from xero_pipeline.xero.errors import XeroError
-from xero_pipeline.xero.filters import date_window
 from xero_pipeline.xero.rows import DocumentKind
 
 RECONCILIATION_TAG = "xero/reconciliation"
@@ -113,31 +113,32 @@ def load_months(
         with warehouse.engine.connect() as connection:
             for tenant in list(work.tenants):
                 if not history_complete(connection, tenant.tenant_id, sales_start()):
-                    work.leave_alone(tenant, "history still loading; not reconciled")
+                    work.leave_alone(tenant, "history still loading; not reconciled", not_due=True)
     tenants = work.tenants
     codes = short_codes(warehouse.engine)
     months = months_in(context.partition_time_window)
     passed: dict[str, list[GateResult]] = {header_table.name: [], line_table.name: []}
     tally = Tally()
 
+    sweeps: dict[str, Sweep] = {}
+
     def read_month(
         month: tuple[date, date], stop_reading: threading.Event
     ) -> dict[str, Read | XeroError]:
-        """Each organisation still in the run, read; a failed read is kept as its error (it
-        is recorded on the main thread, in order)."""
+        """Each organisation still in the run, its month taken from its sweep of the run's
+        range; a failed read is kept as its error (it is recorded on the main thread, in
+        order)."""
         reads: dict[str, Read | XeroError] = {}
         for tenant in work.active:
             if stop_reading.is_set():
                 break
-            try:
-                reads[tenant.tenant_id] = read(
-                    client,
-                    kind,
-                    tenant,
-                    codes.get(tenant.tenant_id),
-                    params={"where": date_window(*month)},
-                    stop=stop_reading,
+            sweep = sweeps.get(tenant.tenant_id)
+            if sweep is None:
+                sweep = sweeps[tenant.tenant_id] = Sweep(
+                    client, kind, tenant, codes.get(tenant.tenant_id), months[0][0], months[-1][1]
                 )
+            try:
+                reads[tenant.tenant_id] = sweep.month(*month, stop=stop_reading)
             except XeroError as failed:
                 reads[tenant.tenant_id] = failed
         return reads
