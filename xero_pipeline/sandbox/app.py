@@ -250,6 +250,9 @@ class Sandbox:
                     "contacts": len(t.contacts),
                     "accounts": len(t.accounts),
                     "contact_groups": len(t.groups),
+                    "active_contact_groups": sum(
+                        1 for g in t.groups.records if g.get("Status") == "ACTIVE"
+                    ),
                     "invoices": len(t.invoices),
                     "credit_notes": len(t.credit_notes),
                     "calls": self.total_calls(t.tenant_id),

@@ -147,6 +147,9 @@ class SandboxHTTPServer(ThreadingHTTPServer):
 
 class SandboxHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections, as with Xero
+    # Headers and body go out as separate writes; with Nagle on, the body waits for the
+    # client's delayed ACK of the headers (about 40 ms an answer on Linux loopback).
+    disable_nagle_algorithm = True
     server_version = "XeroSandbox/1.0"
     server: SandboxHTTPServer
 
