@@ -1,6 +1,7 @@
 """One pipeline process, as the benchmarks run it: `full` (reference data, then the sales-history
 backfill with its fact and rollup, as `xero-pipeline run` does), `incremental` (the same jobs
-again, with nothing changed in Xero) or `sales` (rebuild the fact and rollup only).
+again, with nothing changed in Xero), `sales` (rebuild the fact and rollup only) or `steady`
+(the default schedules' jobs once each, with their calls and bytes).
 
 The environment comes from `benchlib.pipeline_env`. HTTP calls are counted from the outside, by
 wrapping `requests.Session.send` (as the crash harness finds its points): nothing in the shipped
@@ -23,6 +24,7 @@ from typing import Any
 import requests
 
 CALLS: Counter = Counter()
+BYTES: Counter = Counter()  # response bodies, by endpoint
 REFUSED: Counter = Counter()
 
 
@@ -41,6 +43,7 @@ def count_calls() -> None:
         response = send(self, request, **kwargs)
         name = endpoint(request.url)
         CALLS[name] += 1
+        BYTES[name] += len(response.content)
         if response.status_code == 429:
             REFUSED[name] += 1
         return response
@@ -64,13 +67,42 @@ class Stamps:
         pass
 
 
-def calls_since(before: Counter) -> dict[str, int]:
-    return {k: v - before.get(k, 0) for k, v in sorted(CALLS.items()) if v - before.get(k, 0)}
+def calls_since(before: Counter, counter: Counter = CALLS) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in sorted(counter.items()) if v - before.get(k, 0)}
+
+
+def steady(jobs: list[str], resources: dict[str, Any], instance: Any) -> dict[str, Any]:
+    """Each of the default schedules' jobs once, as its schedule launches it (`reconcile`: the
+    trailing months with the reconciliation's tag), with its calls and bytes by endpoint."""
+    from xero_pipeline import definitions
+    from xero_pipeline.configuration import reconcile_months
+    from xero_pipeline.defs.history.loading import RECONCILIATION_TAG
+    from xero_pipeline.defs.history.partitions import sales_months
+
+    measured = {}
+    for job in jobs:
+        tags: dict[str, str] = {}
+        name = {"reference": "reference_data", "sync": "sales_sync"}.get(job, "sales_history")
+        if job == "reconcile":
+            recent = sales_months.get_partition_keys()[-reconcile_months() :]
+            tags = {
+                "dagster/asset_partition_range_start": recent[0],
+                "dagster/asset_partition_range_end": recent[-1],
+                RECONCILIATION_TAG: "true",
+            }
+        calls, sizes = Counter(CALLS), Counter(BYTES)
+        result = definitions.defs.resolve_job_def(name).execute_in_process(
+            instance=instance, resources=resources, tags=tags, raise_on_error=False
+        )
+        assert result.success, f"{job} failed"
+        measured[job] = {"calls": calls_since(calls), "bytes": calls_since(sizes, BYTES)}
+    return measured
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("full", "incremental", "sales"))
+    parser.add_argument("mode", choices=("full", "incremental", "sales", "steady"))
+    parser.add_argument("--jobs", default="reference,sync,reconcile")
     parser.add_argument("--from", dest="first")
     parser.add_argument("--to", dest="last")
     parser.add_argument(
@@ -148,6 +180,8 @@ def main() -> None:
         )
         assert result.success, "the sales rebuild failed"
         report["sales_s"] = time.perf_counter() - started
+    if args.mode == "steady":
+        report["steady"] = steady(args.jobs.split(","), resources, instance)
     report["refused_429"] = sum(REFUSED.values())
     report["pid"] = os.getpid()
     sys.stdout.write(json.dumps(report) + "\n")

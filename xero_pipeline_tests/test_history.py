@@ -205,6 +205,60 @@ def test_a_backfill_stopped_halfway_and_relaunched_ends_identical(
         assert warehouse_documents(fresh, kind) == warehouse_documents(warehouse_url, kind)
 
 
+def history_job_in_pages_of_25() -> dg.JobDefinition:
+    """The history job as a re-execution reconstructs it (warehouse from WAREHOUSE_URL)."""
+    resources = {"xero": XeroResource(page_size=25), "warehouse": WarehouseResource()}
+    return pipeline_definitions(resources, jobs=[HISTORY_ONLY]).resolve_job_def("history")
+
+
+def test_a_re_execution_of_a_sweep_stopped_part_way_resumes_at_the_first_month_not_committed(
+    history_sandbox, tmp_path, monkeypatch
+):
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    monkeypatch.setenv("WAREHOUSE_URL", url)
+    load_reference(url)
+    used = {t: history_sandbox.limiter.calls_today(t) for t in history_sandbox.tenants}
+    history_sandbox.limiter.config = LimitConfig(enabled=True, per_day=max(used.values()) + 6)
+    months = "SELECT tenant_id, resource, month, loaded_at FROM history_months"
+    tags = {
+        "dagster/asset_partition_range_start": "2024-12-01",
+        "dagster/asset_partition_range_end": "2026-11-01",
+    }
+    job = dg.reconstructable(history_job_in_pages_of_25)
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        stopped = dg.execute_job(job, instance, tags=tags, raise_on_error=False)
+        assert not stopped.success
+        committed = query(url, months)
+        assert 0 < len(committed) < 2 * 2 * 24  # part-way through the sweep
+        history_sandbox.limiter.config = LimitConfig(enabled=False)  # a new day
+        before = history_sandbox.total_calls()
+        again = dg.execute_job(
+            job,
+            instance,
+            reexecution_options=dg.ReexecutionOptions.from_failure(stopped.run_id, instance),
+            tags=tags,  # the UI's re-execution carries the run's tags over; execute_job does not
+            raise_on_error=False,
+        )
+        assert again.success
+        said = [e.user_message for e in instance.all_logs(again.run_id) if e.user_message]
+    assert_equal_to_sandbox(history_sandbox, url)
+    resumed = [m for m in said if "resuming at" in m]
+    assert resumed, said[:20]
+    # It resumed at a month the first attempt had not committed, after ones it had.
+    kind, month = resumed[0].split(": resuming at ")[0], resumed[0].split("resuming at ")[1][:7]
+    resource = "invoices" if kind == "Invoices" else "credit_notes"
+    done = {(t, str(m)[:7]) for t, r, m, _ in committed if r == resource}
+    tenants = set(history_sandbox.tenants)
+    assert not {(t, month) for t in tenants} <= done
+    assert {(t, "2024-12") for t in tenants} <= done
+    # What the first attempt committed was not read again: its months kept their load time...
+    assert committed <= query(url, months)
+    # ...and the re-execution spent fewer calls than reading the range from its start would.
+    from_the_start = fewest_calls(history_sandbox, START, page=25)
+    assert history_sandbox.total_calls() - before < from_the_start
+
+
 def test_incremental_sync_brings_edits_in(history_sandbox, warehouse_url):
     load_reference(warehouse_url)
     run(warehouse_url)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -36,7 +36,12 @@ from xero_pipeline.defs.history.documents import (
     unknown_code_tenants,
 )
 from xero_pipeline.defs.history.partitions import months_in, sales_months
-from xero_pipeline.defs.history.progress import FIRST_READ, history_complete, month_rows
+from xero_pipeline.defs.history.progress import (
+    FIRST_READ,
+    committed_since,
+    history_complete,
+    month_rows,
+)
 from xero_pipeline.defs.history.read_ahead import read_ahead
 from xero_pipeline.defs.history.sweep import Sweep
 from xero_pipeline.defs.reference.accounts import refresh_accounts
@@ -117,6 +122,12 @@ def load_months(
     tenants = work.tenants
     codes = short_codes(warehouse.engine)
     months = months_in(context.partition_time_window)
+    done = resumed_after(context, warehouse, kind, [t.tenant_id for t in tenants], months)
+    if done:
+        context.log.info(
+            f"{kind.path}: resuming at {months[done][0]:%Y-%m}; an earlier attempt of this run "
+            f"committed the {done} month(s) before it"
+        )
     passed: dict[str, list[GateResult]] = {header_table.name: [], line_table.name: []}
     tally = Tally()
 
@@ -135,7 +146,12 @@ def load_months(
             sweep = sweeps.get(tenant.tenant_id)
             if sweep is None:
                 sweep = sweeps[tenant.tenant_id] = Sweep(
-                    client, kind, tenant, codes.get(tenant.tenant_id), months[0][0], months[-1][1]
+                    client,
+                    kind,
+                    tenant,
+                    codes.get(tenant.tenant_id),
+                    months[done][0],
+                    months[-1][1],
                 )
             try:
                 reads[tenant.tenant_id] = sweep.month(*month, stop=stop_reading)
@@ -143,7 +159,9 @@ def load_months(
                 reads[tenant.tenant_id] = failed
         return reads
 
-    for number, ((start, end), reads) in enumerate(read_ahead(months, read_month), start=1):
+    for number, ((start, end), reads) in enumerate(
+        read_ahead(months[done:], read_month), start=done + 1
+    ):
         for tenant in work.active:
             outcome = reads.get(tenant.tenant_id)
             if isinstance(outcome, XeroError):
@@ -167,7 +185,8 @@ def load_months(
             f"{results[header_table.name].as_metadata()}"
         )
     common: dict[str, Any] = {
-        "months": f"{months[0][0]:%Y-%m} to {months[-1][0]:%Y-%m} ({len(months)})",
+        "months": f"{months[0][0]:%Y-%m} to {months[-1][0]:%Y-%m} ({len(months)})"
+        + (f", resumed after {done}" if done else ""),
         **api_metadata(xero, tenants, calls_before),
         **work.finish(),
         "documents by status": dg.MetadataValue.json(dict(tally.statuses)),
@@ -185,6 +204,28 @@ def load_months(
                 work.check_result(table.name),
             ],
         )
+
+
+def resumed_after(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    kind: DocumentKind,
+    tenant_ids: list[str],
+    months: list[tuple[date, date]],
+) -> int:
+    """On a re-execution of a run that stopped part-way (killed, out of calls for the day; the
+    UI's "Re-execute"), how many of the range's leading months the earlier attempts committed for
+    every organisation in this one: its sweep starts after them. A fresh run reads them all."""
+    root = context.run.root_run_id
+    record = context.instance.get_run_record_by_id(root) if root else None
+    if record is None:
+        return 0
+    started = record.start_time or record.create_timestamp.timestamp()
+    with warehouse.engine.connect() as connection:
+        done = committed_since(
+            connection, kind.resource, tenant_ids, months, datetime.fromtimestamp(started, UTC)
+        )
+    return min(done, len(months) - 1)  # the last month is always read (and the range's end)
 
 
 class MonthLoad:

@@ -67,6 +67,41 @@ def history_complete(connection: Connection, tenant_id: str, start: date) -> boo
     return True
 
 
+def committed_since(
+    connection: Connection,
+    resource: str,
+    tenant_ids: list[str],
+    months: list[tuple[date, date]],
+    since: datetime,
+) -> int:
+    """How many of `months`, from the first, were committed at or after `since` for every one
+    of `tenant_ids`: where a re-execution of a run stopped part-way picks up. (A month whose
+    `history_months` row came out the same, re-read over itself, keeps its older `loaded_at`
+    and is read again: only ever more work, never less.)"""
+    if not months or not tenant_ids:
+        return 0
+    loaded: dict[date, set[str]] = {}
+    for month, tenant_id, loaded_at in connection.execute(
+        select(
+            history_months.c.month, history_months.c.tenant_id, history_months.c.loaded_at
+        ).where(
+            history_months.c.resource == resource,
+            history_months.c.tenant_id.in_(tenant_ids),
+            history_months.c.month >= months[0][0],
+            history_months.c.month < months[-1][1],
+        )
+    ):
+        if _moment(loaded_at) >= since:
+            day = month if isinstance(month, date) else date.fromisoformat(str(month)[:10])
+            loaded.setdefault(day, set()).add(tenant_id)
+    done = 0
+    for start, _ in months:
+        if not set(tenant_ids) <= loaded.get(start, set()):
+            break
+        done += 1
+    return done
+
+
 def _moment(value: Any) -> datetime:
     """A timestamp as SQLite (text) or PostgreSQL (datetime) hands it back, in UTC."""
     return as_utc(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
