@@ -87,6 +87,28 @@ def test_the_churn_mode_makes_offset_pages_skip_a_record(churning, connect_clien
     assert in_the_month <= keyset
 
 
+def test_a_sweep_in_date_order_under_churn_is_served_every_document_still_in_its_range(
+    churning, connect_client
+):
+    """The history sweep's keyset (Date, then UpdatedDateUTC) under the same churn: documents
+    edited behind the reader move on within their date or leave the range, and none that stays
+    is skipped. It reads the range in date order, so a month can be taken as soon as it is
+    passed."""
+    client = connect_client(churning)
+    tenant = churning.tenant(0)
+    start, end = date(2026, 8, 1), date(2026, 11, 1)
+    assert sum(1 for s in tenant.invoices.stubs if start <= s.date < end) > 3 * PAGE
+    churning.churn.configure(ChurnConfig(enabled=True))
+    pages = list(client.sweep(tenant.tenant_id, "Invoices", "Invoices", start, end, PAGE))
+    churning.churn.configure(ChurnConfig(enabled=False))
+    assert sum(churning.churn.edits.values()) >= 3
+    served = [doc for page in pages for doc in page]
+    in_the_range = {s.id for s in tenant.invoices.stubs if start <= s.date < end}
+    assert in_the_range <= {doc["InvoiceID"] for doc in served}
+    days = [doc["DateString"][:10] for doc in served]
+    assert days == sorted(days)  # oldest date first, page after page
+
+
 def test_a_first_load_under_churn_loses_nothing(churning, tmp_path):
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     defs = definitions(url)

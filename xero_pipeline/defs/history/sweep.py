@@ -77,7 +77,7 @@ class Sweep:
             for doc in latest_copies(self._numbered(), self.kind.path)
             if (day := _date(doc)) is None or day < end
         ]
-        self._hand_out(end)
+        self._hand_out(end, {doc.get(self.kind.id_field) for doc in docs} - {None})
         found = Read(started=started)
         found.add(
             self.kind,
@@ -103,10 +103,17 @@ class Sweep:
             pages[page.number] = page.records
         return pages
 
-    def _hand_out(self, end: date) -> None:
-        """Drop what has been handed out; keep the records of later months (and the page that
-        reached past `end`, whose clock starts the next month)."""
+    def _hand_out(self, end: date, handed: set[Any]) -> None:
+        """Drop what has been handed out, older copies of it included; keep the records of
+        later months (and the page that reached past `end`, whose clock starts the next
+        month)."""
         for page in self._held:
-            page.records = [r for r in page.records if (d := _date(r)) is not None and d >= end]
+            page.records = [
+                r
+                for r in page.records
+                if (d := _date(r)) is not None
+                and d >= end
+                and r.get(self.kind.id_field) not in handed
+            ]
         last = self._held[-1:] if self._held else []
         self._held = [p for p in self._held[:-1] if p.records] + last
