@@ -22,6 +22,8 @@ SCRIPTS = (
     "client_throughput.py",
     "pg_load.py",
     "backfill.py",
+    "calls.py",
+    "steady_state.py",
     "real_limits.py",
     "cost_growth.py",
     "customer_merge.py",
