@@ -154,7 +154,7 @@ def validate(
         expectation = by_name[result.expectation_config.meta["name"]]
         details = result.result or {}
         sample = tuple(
-            _plain(row) for row in (details.get("unexpected_index_list") or [])[:SAMPLE_ROWS]
+            plain_row(row) for row in (details.get("unexpected_index_list") or [])[:SAMPLE_ROWS]
         )
         outcomes.append(
             Outcome(
@@ -257,7 +257,7 @@ def combine(suite: str, gates: list[GateResult]) -> GateResult:
     return GateResult(suite, list(merged.values()))
 
 
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
+def plain_row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: _shown(v) for k, v in row.items()}
 
 

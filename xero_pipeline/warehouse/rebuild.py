@@ -1,12 +1,13 @@
 """Tables built inside the warehouse, in SQL: stage a SELECT into a temporary table, let the gate
-read it back, then replace the published rows in one transaction.
+judge it there, then replace the published rows in one transaction.
 
 The Xero mirrors arrive from the API as Python rows and go through `publish.py`. The sales tables
 are derived from those mirrors; carrying a month of lines (or all of history) through Python to
 rebuild them would make memory grow with history, so their rows stay in the database:
-`INSERT … SELECT` into a temporary copy of the table, read back only for the quality gate (one
-month, or one row per contact), then `DELETE` the scope and `INSERT … SELECT` from the copy in
-one transaction, so readers see the old rows or the new, never a mix, and a crash changes nothing.
+`INSERT … SELECT` into a temporary copy of the table, put through the gate's query into a second
+temporary table that the quality gate judges in SQL, then `DELETE` the scope and `INSERT …
+SELECT` from the copy in one transaction, so readers see the old rows or the new, never a mix,
+and a crash changes nothing.
 
 The SELECTs are the callers' (the sales tables keep theirs in `defs/sales/sql/`), one portable
 text for SQLite and PostgreSQL.
@@ -70,12 +71,29 @@ def stage(connection: Connection, table: Table, select_sql: str, params: dict[st
     return staging
 
 
-def read_back(
-    connection: Connection, gate_sql: str, staging: Table, params: dict[str, Any] | None = None
-) -> list[dict[str, Any]]:
-    """The staged rows as the gate query shows them (`{staging}` in it names the copy)."""
+def gate_table(
+    connection: Connection, gate_sql: str, staging: Table, params: dict[str, Any]
+) -> str:
+    """A temporary table of the staged rows as the gate query shows them (`{staging}` in it names
+    the copy): the facts the gate checks that need other rows, computed once. Returns its name."""
+    name = f"gated_{staging.name}"
     sql = gate_sql.replace("{staging}", f'"{staging.name}"')
-    return [dict(row) for row in execute(connection, sql, params).mappings()]
+    execute(connection, f'CREATE TEMPORARY TABLE "{name}" AS {sql}', params)
+    return name
+
+
+def count_rows(connection: Connection, table: str) -> int:
+    return int(connection.execute(text(f'SELECT COUNT(*) FROM "{table}"')).scalar_one())
+
+
+def read_back(connection: Connection, query: str, gated: str) -> list[dict[str, Any]]:
+    """The rows of `query` (`{gated}` in it names the gated table)."""
+    sql = query.replace("{gated}", f'"{gated}"')
+    return [dict(row) for row in connection.execute(text(sql)).mappings()]
+
+
+def drop(connection: Connection, table: str) -> None:
+    connection.execute(text(f'DROP TABLE IF EXISTS "{table}"'))
 
 
 def replace(

@@ -38,6 +38,7 @@ def rebuild_months(
                 table,
                 select_sql=sql(table.name),
                 gate_sql=sql(f"{table.name}_gate"),
+                summary_sql=sql(f"{table.name}_summary"),
                 scope="month = :month",
                 params={"start": start, "end": end, "month": start},
                 id_columns=id_columns,
@@ -49,7 +50,7 @@ def rebuild_months(
         gates.append(built.gate)
         tally.add(built, per_line=per_line)
         context.log.info(
-            f"{table.name} {start:%Y-%m} ({number}/{len(months)}): {len(built.rows)} rows; "
+            f"{table.name} {start:%Y-%m} ({number}/{len(months)}): {built.staged} rows; "
             f"replaced {built.deleted} with {built.inserted}"
         )
     return months, gates, tally

@@ -34,33 +34,25 @@ class SalesTally:
         self.link: str | None = None
 
     def add(self, built: Rebuilt, *, per_line: bool) -> None:
-        """Add a month: fact rows (`per_line`, counted here) or rollup rows (carrying counts)."""
-        self.rows += len(built.rows)
+        """Add a month: its summary rows (`sql/*_summary.sql`: per organisation and code, and
+        for the fact per document type), and the rows it staged (`per_line`: fact lines)."""
+        self.rows += built.staged
         self.deleted += built.deleted
         self.inserted += built.inserted
-        if per_line:
-            self.document_types.update(row["document_type"] for row in built.rows)
-        seen: dict[tuple[str, str], set] = {}
         for row in built.rows:
-            if row.get("in_rollup") == 0:
-                continue
-            key = (row["tenant_id"], row.get("account_code") or "")
+            key = (row["tenant_id"], row["account_code"] or "")
             entry = self.by_code.setdefault(
-                key, {"name": row.get("account_name"), "net": Decimal(0), "docs": 0, "lines": 0}
+                key, {"name": row["account_name"], "net": Decimal(0), "docs": 0, "lines": 0}
             )
             net = decimal(row["net_amount_base"])
             entry["net"] += net
+            entry["docs"] += int(row["document_count"] or 0)
+            entry["lines"] += int(row["line_count"] or 0)
             self.net_by_tenant[row["tenant_id"]] += net
             if per_line:
-                entry["lines"] += 1
-                seen.setdefault(key, set()).add(row["invoice_id"] or row["credit_note_id"])
-            else:
-                entry["docs"] += row["invoice_count"] or 0
-                entry["lines"] += row["line_count"] or 0
-            if self.link is None and row.get("xero_url") and row.get("invoice_id"):
+                self.document_types[row["document_type"]] += int(row["line_count"] or 0)
+            if self.link is None and row["xero_url"]:
                 self.link = row["xero_url"]
-        for key, documents_seen in seen.items():
-            self.by_code[key]["docs"] += len(documents_seen)
 
     def top_codes(self, names: dict[str, tuple[str, str]]) -> str:
         """The best-selling codes of each organisation (never ranked across currencies)."""
