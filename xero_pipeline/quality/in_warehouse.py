@@ -82,7 +82,7 @@ def validate_in_warehouse(
     a plain identifier); samples show `id_columns` and the column judged."""
     suite = load_suite(name)
     source = _quoted(table)
-    ids = ", ".join(_quoted(c) for c in id_columns)
+    ids = [_quoted(c) for c in id_columns]
     params: dict[str, Any] = {}
     conditions = {e.name: _offending(e, params) for e in suite if e.type != UNIQUE}
     counts = ", ".join(
@@ -100,53 +100,43 @@ def validate_in_warehouse(
         if expectation.type == UNIQUE:
             outcomes.append(_unique(connection, expectation, source, ids, total))
             continue
-        count = unexpected[expectation.name]
-        sample: tuple[dict[str, Any], ...] = ()
+        count, sample = unexpected[expectation.name], ()
         if count:
             column = _quoted(expectation.kwargs["column"])
-            shown = ids if column in ids else f"{ids}, {column}"
-            sample = tuple(
-                plain_row(dict(r))
-                for r in connection.execute(
-                    text(
-                        f"SELECT {shown} FROM {source} WHERE {conditions[expectation.name]} "
-                        f"LIMIT {SAMPLE_ROWS}"
-                    ),
-                    params,
-                ).mappings()
-            )
+            shown = ", ".join(ids if column in ids else [*ids, column])
+            where = conditions[expectation.name]
+            sample = _sample(connection, f"SELECT {shown} FROM {source} WHERE {where}", params)
         outcomes.append(Outcome(expectation, count == 0, count, total, sample))
     return GateResult(name, outcomes)
 
 
 def _unique(
-    connection: Connection, expectation: Expectation, source: str, ids: str, total: int
+    connection: Connection, expectation: Expectation, source: str, ids: list[str], total: int
 ) -> Outcome:
     """Every row whose key appears more than once is unexpected (rows whose key columns are all
     null are not judged, as in Great Expectations)."""
     key = [_quoted(c) for c in expectation.kwargs["column_list"]]
-    some_value = " OR ".join(f"{c} IS NOT NULL" for c in key)
     duplicated = (
-        f"SELECT {', '.join(key)} FROM {source} WHERE {some_value} "
+        f"SELECT {', '.join(key)}, COUNT(*) AS n FROM {source} "
+        f"WHERE {' OR '.join(f'{c} IS NOT NULL' for c in key)} "
         f"GROUP BY {', '.join(key)} HAVING COUNT(*) > 1"
     )
-    count = connection.execute(
-        text(
-            f"SELECT COALESCE(SUM(n), 0) FROM (SELECT COUNT(*) AS n FROM {source} "
-            f"WHERE {some_value} GROUP BY {', '.join(key)} HAVING COUNT(*) > 1) d"
-        )
-    ).scalar_one()
+    count = int(
+        connection.execute(text(f"SELECT COALESCE(SUM(n), 0) FROM ({duplicated}) d")).scalar_one()
+    )
     sample: tuple[dict[str, Any], ...] = ()
     if count:
         same = " AND ".join(f"s.{c} = d.{c}" for c in key)
-        columns = ", ".join(f"s.{c.strip()}" for c in ids.split(","))
-        sample = tuple(
-            plain_row(dict(r))
-            for r in connection.execute(
-                text(
-                    f"SELECT {columns} FROM {source} s JOIN ({duplicated}) d ON {same} "
-                    f"LIMIT {SAMPLE_ROWS}"
-                )
-            ).mappings()
+        shown = ", ".join(f"s.{c}" for c in ids)
+        sample = _sample(
+            connection, f"SELECT {shown} FROM {source} s JOIN ({duplicated}) d ON {same}"
         )
-    return Outcome(expectation, count == 0, int(count), total, sample)
+    return Outcome(expectation, count == 0, count, total, sample)
+
+
+def _sample(
+    connection: Connection, query: str, params: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], ...]:
+    """The first rows of `query`, as the UI shows sample failing rows."""
+    found = connection.execute(text(f"{query} LIMIT {SAMPLE_ROWS}"), params or {}).mappings()
+    return tuple(plain_row(dict(r)) for r in found)
