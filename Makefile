@@ -20,9 +20,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/xero-pipeline run
 
+# Four workers on two cores: most tests spend much of their time waiting on a subprocess, the
+# daemon or the sandbox; the longest start first (xero_pipeline_tests/conftest.py).
+TEST_WORKERS ?= 4
+
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check --output-format concise xero_pipeline xero_pipeline_tests bench
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --output-format concise xero_pipeline xero_pipeline_tests bench

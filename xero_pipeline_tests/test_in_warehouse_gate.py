@@ -123,7 +123,9 @@ def test_the_in_warehouse_gate_agrees_with_great_expectations(
     engine, table = as_table(warehouse_url, rows)
     try:
         with engine.connect() as connection:
-            ours = in_warehouse.validate_in_warehouse(connection, suite, table.name, ids)
+            ours = in_warehouse.validate_in_warehouse(
+                connection, suite, f'SELECT * FROM "{table.name}"', ids
+            )
     finally:
         table.drop(engine)
     theirs = validate(suite, rows, ids)

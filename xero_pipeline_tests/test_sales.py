@@ -280,7 +280,7 @@ def test_a_fact_that_does_not_reconcile_fails_the_gate_and_publishes_nothing(
     pipeline = Pipeline(warehouse_url, START)
     pipeline.job("reference_data")
     pipeline.job("sales_history", START.isoformat(), LAST)
-    month = "SELECT * FROM {} WHERE month = '2026-08-01' ORDER BY 1, 2, 3, 4, 5"
+    month = "SELECT * FROM {} WHERE month = '2026-08-01' ORDER BY 1, 2, 3, 4, 5, 6"
     fact_before = query(warehouse_url, month.format("fct_sales_lines"))
     rollup_before = query(warehouse_url, month.format("sales_by_account_code_monthly"))
     assert fact_before and rollup_before
@@ -540,7 +540,7 @@ def test_two_rebuilds_of_the_same_month_take_turns_on_postgresql(sales_sandbox, 
     pipeline = Pipeline(postgres_url, START)
     pipeline.job("reference_data")
     pipeline.job("sales_history", "2026-08-01")
-    august = "SELECT * FROM fct_sales_lines WHERE month = '2026-08-01' ORDER BY 1, 2, 3, 4, 5"
+    august = "SELECT * FROM fct_sales_lines WHERE month = '2026-08-01' ORDER BY 1, 2, 3, 4, 5, 6"
     before = query(postgres_url, august)
     params = {"start": date(2026, 8, 1), "end": date(2026, 9, 1), "month": date(2026, 8, 1)}
     engine = create_engine(postgres_url)
@@ -564,7 +564,7 @@ def test_two_rebuilds_of_the_same_month_take_turns_on_postgresql(sales_sandbox, 
     try:
         with engine.connect() as first:
             with first.begin():
-                staging = stage(first, fct_sales_lines, sql("fct_sales_lines"), params)
+                staging, _ = stage(first, fct_sales_lines, sql("fct_sales_lines"), params)
             thread = threading.Thread(target=second_rebuild)
             with write_transaction(first, [fct_sales_lines.name]):
                 replace(first, fct_sales_lines, staging, "month = :month", params)

@@ -11,17 +11,18 @@ Expectations' meaning (nulls are not judged except by `not_be_null`; bounds are 
 two to the same answers.
 
 A suite with an expectation not translated here is validated by Great Expectations instead
-(`supported`), on rows read back from the same table.
+(`supported`), on rows read back from the same query.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from xero_pipeline.quality.gate import SAMPLE_ROWS, GateResult, Outcome, plain_row
 from xero_pipeline.quality.suites import Expectation, load_suite
+from xero_pipeline.warehouse.rebuild import execute
 
 NOT_NULL = "expect_column_values_to_not_be_null"
 IN_SET = "expect_column_values_to_be_in_set"
@@ -76,67 +77,66 @@ def _offending(expectation: Expectation, params: dict[str, Any]) -> str:
 
 
 def validate_in_warehouse(
-    connection: Connection, name: str, table: str, id_columns: list[str]
+    connection: Connection,
+    name: str,
+    source: str,
+    id_columns: list[str],
+    params: dict[str, Any] | None = None,
 ) -> GateResult:
-    """Suite `name` on the rows of `table` (a staged copy, quoted by the caller's naming rules:
-    a plain identifier); samples show `id_columns` and the column judged."""
+    """Suite `name` on the rows of the query `source` (bound with `params`); samples show
+    `id_columns` and the column judged. One query judges every expectation: the column
+    conditions as sums, each compound key's duplicates as a window count beside every row."""
     suite = load_suite(name)
-    source = _quoted(table)
     ids = [_quoted(c) for c in id_columns]
-    params: dict[str, Any] = {}
-    conditions = {e.name: _offending(e, params) for e in suite if e.type != UNIQUE}
-    counts = ", ".join(
-        f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)" for condition in conditions.values()
-    )
-    row = connection.execute(
-        text(f"SELECT COUNT(*){', ' + counts if counts else ''} FROM {source}"), params
-    ).one()
-    total, unexpected = (
-        int(row[0]),
-        dict(zip(conditions, (int(v or 0) for v in row[1:]), strict=True)),
-    )
-    outcomes = []
+    bound: dict[str, Any] = dict(params or {})
+    conditions = {e.name: _offending(e, bound) for e in suite if e.type != UNIQUE}
+    windows = {e.name: f"_n{i}" for i, e in enumerate(suite) if e.type == UNIQUE}
     for expectation in suite:
         if expectation.type == UNIQUE:
-            outcomes.append(_unique(connection, expectation, source, ids, total))
-            continue
+            conditions[expectation.name] = _duplicated(expectation, windows[expectation.name])
+    judged = _judged(source, suite, windows)
+    counts = "".join(
+        f", SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)" for condition in conditions.values()
+    )
+    row = execute(connection, f"SELECT COUNT(*){counts} FROM {judged}", bound).one()
+    total = int(row[0])
+    unexpected = dict(zip(conditions, (int(v or 0) for v in row[1:]), strict=True))
+    outcomes = []
+    for expectation in suite:
         count, sample = unexpected[expectation.name], ()
         if count:
-            column = _quoted(expectation.kwargs["column"])
-            shown = ", ".join(ids if column in ids else [*ids, column])
+            shown = list(ids)
+            if expectation.type != UNIQUE and _quoted(expectation.kwargs["column"]) not in ids:
+                shown.append(_quoted(expectation.kwargs["column"]))
             where = conditions[expectation.name]
-            sample = _sample(connection, f"SELECT {shown} FROM {source} WHERE {where}", params)
+            sample = _sample(
+                connection, f"SELECT {', '.join(shown)} FROM {judged} WHERE {where}", bound
+            )
         outcomes.append(Outcome(expectation, count == 0, count, total, sample))
     return GateResult(name, outcomes)
 
 
-def _unique(
-    connection: Connection, expectation: Expectation, source: str, ids: list[str], total: int
-) -> Outcome:
-    """Every row whose key appears more than once is unexpected (rows whose key columns are all
-    null are not judged, as in Great Expectations)."""
+def _judged(source: str, suite: tuple[Expectation, ...], windows: dict[str, str]) -> str:
+    """`source` as a derived table, with a count of each compound key's rows beside every row."""
+    counted = "".join(
+        f", COUNT(*) OVER (PARTITION BY {', '.join(map(_quoted, e.kwargs['column_list']))})"
+        f" AS {windows[e.name]}"
+        for e in suite
+        if e.type == UNIQUE
+    )
+    return f"(SELECT judged_rows.*{counted} FROM ({source}) judged_rows) judged"
+
+
+def _duplicated(expectation: Expectation, window: str) -> str:
+    """A row fails a compound key's uniqueness when its key appears more than once; rows whose
+    key columns are all null are not judged, as in Great Expectations."""
     key = [_quoted(c) for c in expectation.kwargs["column_list"]]
-    duplicated = (
-        f"SELECT {', '.join(key)}, COUNT(*) AS n FROM {source} "
-        f"WHERE {' OR '.join(f'{c} IS NOT NULL' for c in key)} "
-        f"GROUP BY {', '.join(key)} HAVING COUNT(*) > 1"
-    )
-    count = int(
-        connection.execute(text(f"SELECT COALESCE(SUM(n), 0) FROM ({duplicated}) d")).scalar_one()
-    )
-    sample: tuple[dict[str, Any], ...] = ()
-    if count:
-        same = " AND ".join(f"s.{c} = d.{c}" for c in key)
-        shown = ", ".join(f"s.{c}" for c in ids)
-        sample = _sample(
-            connection, f"SELECT {shown} FROM {source} s JOIN ({duplicated}) d ON {same}"
-        )
-    return Outcome(expectation, count == 0, count, total, sample)
+    return f"{window} > 1 AND ({' OR '.join(f'{c} IS NOT NULL' for c in key)})"
 
 
 def _sample(
-    connection: Connection, query: str, params: dict[str, Any] | None = None
+    connection: Connection, query: str, params: dict[str, Any]
 ) -> tuple[dict[str, Any], ...]:
     """The first rows of `query`, as the UI shows sample failing rows."""
-    found = connection.execute(text(f"{query} LIMIT {SAMPLE_ROWS}"), params or {}).mappings()
+    found = execute(connection, f"{query} LIMIT {SAMPLE_ROWS}", params).mappings()
     return tuple(plain_row(dict(r)) for r in found)

@@ -4,10 +4,10 @@ judge it there, then replace the published rows in one transaction.
 The Xero mirrors arrive from the API as Python rows and go through `publish.py`. The sales tables
 are derived from those mirrors; carrying a month of lines (or all of history) through Python to
 rebuild them would make memory grow with history, so their rows stay in the database:
-`INSERT … SELECT` into a temporary copy of the table, put through the gate's query into a second
-temporary table that the quality gate judges in SQL, then `DELETE` the scope and `INSERT …
-SELECT` from the copy in one transaction, so readers see the old rows or the new, never a mix,
-and a crash changes nothing.
+`INSERT … SELECT` into a temporary copy of the table (no constraints, so a duplicated key reaches
+the gate, which shows it, instead of failing the insert), judged there by the gate's query, then
+`DELETE` the scope and `INSERT … SELECT` from the copy in one transaction, so readers see the old
+rows or the new, never a mix, and a crash changes nothing.
 
 The SELECTs are the callers' (the sales tables keep theirs in `defs/sales/sql/`), one portable
 text for SQLite and PostgreSQL.
@@ -57,9 +57,12 @@ def _columns(table: Table) -> str:
     return ", ".join(f'"{column.name}"' for column in table.columns)
 
 
-def stage(connection: Connection, table: Table, select_sql: str, params: dict[str, Any]) -> Table:
+def stage(
+    connection: Connection, table: Table, select_sql: str, params: dict[str, Any]
+) -> tuple[Table, int]:
     """A temporary copy of `table` (no constraints) filled by `select_sql`, whose columns come in
-    the table's order. It lives as long as the connection, across its transactions."""
+    the table's order, and the rows staged. It lives as long as the connection, across its
+    transactions."""
     staging = Table(
         f"stg_{table.name}_{uuid.uuid4().hex[:8]}",
         MetaData(),
@@ -67,33 +70,12 @@ def stage(connection: Connection, table: Table, select_sql: str, params: dict[st
         prefixes=["TEMPORARY"],
     )
     staging.create(connection)
-    execute(connection, f'INSERT INTO "{staging.name}" ({_columns(table)}) {select_sql}', params)
-    return staging
+    sql = f'INSERT INTO "{staging.name}" ({_columns(table)}) {select_sql}'
+    return staging, execute(connection, sql, params).rowcount
 
 
-def gate_table(
-    connection: Connection, gate_sql: str, staging: Table, params: dict[str, Any]
-) -> str:
-    """A temporary table of the staged rows as the gate query shows them (`{staging}` in it names
-    the copy): the facts the gate checks that need other rows, computed once. Returns its name."""
-    name = f"gated_{staging.name}"
-    sql = gate_sql.replace("{staging}", f'"{staging.name}"')
-    execute(connection, f'CREATE TEMPORARY TABLE "{name}" AS {sql}', params)
-    return name
-
-
-def count_rows(connection: Connection, table: str) -> int:
-    return int(connection.execute(text(f'SELECT COUNT(*) FROM "{table}"')).scalar_one())
-
-
-def read_back(connection: Connection, query: str, gated: str) -> list[dict[str, Any]]:
-    """The rows of `query` (`{gated}` in it names the gated table)."""
-    sql = query.replace("{gated}", f'"{gated}"')
-    return [dict(row) for row in connection.execute(text(sql)).mappings()]
-
-
-def drop(connection: Connection, table: str) -> None:
-    connection.execute(text(f'DROP TABLE IF EXISTS "{table}"'))
+def read_back(connection: Connection, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [dict(row) for row in execute(connection, query, params).mappings()]
 
 
 def replace(
@@ -102,21 +84,22 @@ def replace(
     staging: Table,
     scope: str,
     params: dict[str, Any] | None = None,
-    same_document: str | None = None,
+    document_key: tuple[str, ...] = (),
 ) -> tuple[int, int]:
     """Delete the published rows in `scope` (an SQL condition on `table`) and insert the staged
-    rows. `same_document`: an SQL condition between a published row (the table, by name) and a
-    staged one (`s`) saying they belong to the same document — such rows are replaced too, in
-    whatever scope they sit: a document re-dated into this month leaves the month it was in.
-    The caller holds the write transaction (`transactions.write_transaction`), so two runs
-    rebuilding the same month take turns. Returns (deleted, inserted)."""
+    rows. `document_key`: SQL expressions naming a row's document (the same on both tables);
+    published rows of a document the staged rows hold are replaced too, in whatever scope they
+    sit: a document re-dated into this month leaves the month it was in. The caller holds the
+    write transaction (`transactions.write_transaction`), so two runs rebuilding the same month
+    take turns. Returns (deleted, inserted)."""
     target = f'"{table.name}"'
     deleted = execute(connection, f"DELETE FROM {target} WHERE {scope}", params).rowcount
-    if same_document:
+    if document_key:
+        key = ", ".join(document_key)
         deleted += connection.execute(
             text(
-                f"DELETE FROM {target} WHERE EXISTS "
-                f'(SELECT 1 FROM "{staging.name}" s WHERE {same_document})'
+                f"DELETE FROM {target} WHERE ({key}) IN "
+                f'(SELECT {key} FROM "{staging.name}")'
             )
         ).rowcount
     inserted = connection.execute(

@@ -49,12 +49,8 @@ HISTORY_ASSETS = (
     "xero_credit_note_lines",
 )
 
-# A staged fact line (s) and a published one of the same document, whatever month it was in.
-SAME_DOCUMENT = (
-    "fct_sales_lines.tenant_id = s.tenant_id AND fct_sales_lines.document_type = s.document_type "
-    "AND COALESCE(fct_sales_lines.invoice_id, fct_sales_lines.credit_note_id) "
-    "= COALESCE(s.invoice_id, s.credit_note_id)"
-)
+# What names a fact line's document, whatever month it is in (the fact's key index leads with it).
+DOCUMENT_KEY = ("tenant_id", "document_type", "COALESCE(invoice_id, credit_note_id)")
 Results = Iterator[dg.MaterializeResult | dg.AssetCheckResult]
 
 
@@ -83,7 +79,7 @@ def fct_sales_lines(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         schema.fct_sales_lines,
         id_columns=("tenant_id", "document_type", "document_id", "line_number"),
         per_line=True,
-        same_document=SAME_DOCUMENT,
+        document_key=DOCUMENT_KEY,
     )
     names = organisations(engine)
     metadata: dict[str, Any] = {

@@ -24,7 +24,7 @@ def rebuild_months(
     *,
     id_columns: tuple[str, ...],
     per_line: bool,
-    same_document: str | None = None,
+    document_key: tuple[str, ...] = (),
 ) -> Generator[dg.AssetCheckResult, None, tuple[list[tuple], list[GateResult], SalesTally]]:
     """Rebuild each month of the run; return (months, their gates, the tally). A month whose gate
     fails stops the run there, reporting the checks of every month so far."""
@@ -43,7 +43,7 @@ def rebuild_months(
                 params={"start": start, "end": end, "month": start},
                 id_columns=id_columns,
                 where=f"{table.name} {start:%Y-%m}",
-                same_document=same_document,
+                document_key=document_key,
             )
         except GateFailed as failed:
             yield from stop(failed, earlier={table.name: gates})

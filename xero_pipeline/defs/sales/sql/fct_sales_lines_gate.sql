@@ -1,5 +1,6 @@
 -- The staged month of fct_sales_lines as its quality gate sees it (data_checks/
--- fct_sales_lines.json): the fact's columns plus gate-only facts that need other rows.
+-- fct_sales_lines.json): the fact's columns plus gate-only facts that need other rows, computed
+-- inside the suite's one query (quality/in_warehouse.py), nothing materialised.
 --   document_id     invoice_id or credit_note_id, for the key's uniqueness;
 --   traces_to_line  1 when the line is a published line of its document (xero_*_lines);
 --   subtotal_gap    per document, |sum of the fact's net amounts - the document's SubTotal|,
@@ -25,21 +26,15 @@ SELECT
     END AS traces_to_line,
     CAST(
         ABS(
-            t.net_sum - CASE
+            SUM(s.net_amount) OVER (
+                PARTITION BY s.tenant_id, s.document_type, COALESCE(s.invoice_id, s.credit_note_id)
+            ) - CASE
                 WHEN s.document_type = 'ACCRECCREDIT' THEN -hc.sub_total
                 ELSE hi.sub_total
             END
         ) AS FLOAT
     ) AS subtotal_gap
-FROM {staging} s
-LEFT JOIN (
-    SELECT tenant_id, document_type, invoice_id, credit_note_id, SUM(net_amount) AS net_sum
-    FROM {staging}
-    GROUP BY tenant_id, document_type, invoice_id, credit_note_id
-) t
-    ON t.tenant_id = s.tenant_id
-    AND t.document_type = s.document_type
-    AND COALESCE(t.invoice_id, t.credit_note_id) = COALESCE(s.invoice_id, s.credit_note_id)
+FROM {rows} s
 LEFT JOIN xero_invoices hi
     ON hi.tenant_id = s.tenant_id AND hi.invoice_id = s.invoice_id
 LEFT JOIN xero_credit_notes hc

@@ -7,4 +7,4 @@ SELECT
         SELECT SUM(f.net_amount_base) FROM fct_sales_lines f
         WHERE f.tenant_id = s.tenant_id AND f.contact_id = s.contact_id
     )) AS FLOAT) AS lifetime_gap
-FROM {staging} s
+FROM {rows} s

@@ -1,6 +1,6 @@
 -- The staged rollup month as its gate sees it (data_checks/sales_by_account_code_monthly.json):
--- each row beside the same figures recomputed straight from fct_sales_lines (correlated
--- subqueries, not the GROUP BY that built it), plus one row for every (tenant, code) of the
+-- each row beside the same figures recomputed straight from fct_sales_lines (an aggregate of its
+-- own over the month, not the rollup's SELECT), plus one row for every (tenant, code) of the
 -- fact that is missing from the rollup (in_rollup = 0).
 SELECT
     r.tenant_id,
@@ -12,27 +12,24 @@ SELECT
     r.line_count,
     r.customer_count,
     1 AS in_rollup,
-    CAST(ABS(r.net_amount_base - (
-        SELECT SUM(f.net_amount_base) FROM fct_sales_lines f
-        WHERE f.tenant_id = r.tenant_id AND f.month = r.month
-            AND COALESCE(f.account_code, '') = r.account_code
-    )) AS FLOAT) AS net_gap,
-    r.line_count - (
-        SELECT COUNT(*) FROM fct_sales_lines f
-        WHERE f.tenant_id = r.tenant_id AND f.month = r.month
-            AND COALESCE(f.account_code, '') = r.account_code
-    ) AS line_count_gap,
-    r.invoice_count - (
-        SELECT COUNT(DISTINCT COALESCE(f.invoice_id, f.credit_note_id)) FROM fct_sales_lines f
-        WHERE f.tenant_id = r.tenant_id AND f.month = r.month
-            AND COALESCE(f.account_code, '') = r.account_code
-    ) AS invoice_count_gap,
-    r.customer_count - (
-        SELECT COUNT(DISTINCT f.contact_id) FROM fct_sales_lines f
-        WHERE f.tenant_id = r.tenant_id AND f.month = r.month
-            AND COALESCE(f.account_code, '') = r.account_code
-    ) AS customer_count_gap
-FROM {staging} r
+    CAST(ABS(r.net_amount_base - f.net_amount_base) AS FLOAT) AS net_gap,
+    r.line_count - COALESCE(f.line_count, 0) AS line_count_gap,
+    r.invoice_count - COALESCE(f.invoice_count, 0) AS invoice_count_gap,
+    r.customer_count - COALESCE(f.customer_count, 0) AS customer_count_gap
+FROM {rows} r
+LEFT JOIN (
+    SELECT
+        tenant_id,
+        COALESCE(account_code, '') AS account_code,
+        SUM(net_amount_base) AS net_amount_base,
+        COUNT(*) AS line_count,
+        COUNT(DISTINCT COALESCE(invoice_id, credit_note_id)) AS invoice_count,
+        COUNT(DISTINCT contact_id) AS customer_count
+    FROM fct_sales_lines
+    WHERE month = :month
+    GROUP BY tenant_id, COALESCE(account_code, '')
+) f
+    ON f.tenant_id = r.tenant_id AND f.account_code = r.account_code
 
 UNION ALL
 
@@ -53,7 +50,7 @@ SELECT
 FROM fct_sales_lines f
 WHERE f.month = :month
     AND NOT EXISTS (
-        SELECT 1 FROM {staging} r
+        SELECT 1 FROM {rows} r
         WHERE r.tenant_id = f.tenant_id AND r.month = f.month
             AND r.account_code = COALESCE(f.account_code, '')
     )

@@ -1,6 +1,6 @@
 -- What a month of sales_by_account_code_monthly adds to its run's metadata (report.SalesTally),
--- from the gated rows ({gated}) that are rollup rows (in_rollup = 1): per organisation and
--- account code, the net sales in base currency, the lines and the documents.
+-- from the staged rows: per organisation and account code, the net sales in base currency, the
+-- lines and the documents.
 SELECT
     tenant_id,
     account_code,
@@ -10,6 +10,5 @@ SELECT
     SUM(line_count) AS line_count,
     SUM(invoice_count) AS document_count,
     NULL AS xero_url
-FROM {gated}
-WHERE in_rollup <> 0
+FROM {rows} r
 GROUP BY tenant_id, account_code
