@@ -26,7 +26,7 @@ TEST_WORKERS ?= 4
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check --output-format concise xero_pipeline xero_pipeline_tests bench
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --output-format concise xero_pipeline xero_pipeline_tests bench

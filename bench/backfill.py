@@ -248,10 +248,11 @@ partitions in one run (`BackfillPolicy.single_run`), from the start of the run t
 (Dagster's run overhead included). The hand-written figure is `TRUNCATE` of both tables, then
 `fct_sales_lines.sql` with the month computed in SQL (`date_trunc`) and no month filter, then the
 rollup's `GROUP BY` over all months, in one transaction on one connection (rolled back after
-timing). What the pipeline does beyond that SQL: per month, the gate's query into a second
-temporary table (`fct_sales_lines_gate.sql`: line tracing, per-document subtotals), the suite
-judged there as SQL aggregates (`quality/in_warehouse.py`), a summary query for the run's
-metadata, and the month's DELETE and INSERT.
+timing). What the pipeline does beyond that SQL: per month, the SELECT staged into a temporary
+copy, the suite judged on it in one SQL query (`quality/in_warehouse.py`, with the gate's facts
+of `fct_sales_lines_gate.sql` inside it: each line traced to its published document line, each
+document's lines summed against its SubTotal, the key's duplicates counted), a summary query for
+the run's metadata, and the month's DELETE and INSERT from the copy.
 """)
 
 

@@ -29,18 +29,20 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["XERO_SALES_START_DATE"] = PARTITIONS_START
 
 
-# The slow tests that take minutes, longest first (measured with `pytest --durations=40`).
-# `make test` runs on parallel workers (pytest-xdist, `--dist loadgroup`); each worker is handed
-# two tests at a time and one more as each ends, so the longest start first, each on a worker of
-# its own with a quick test queued behind it, and the suite never waits on a long test that
-# started late.
+# Parallel workers (`make test` runs pytest-xdist's `-n 4`). Each worker is handed two tests at
+# a time and one more as each ends, so the order matters: the slow tests that take minutes start
+# first, longest first (measured with `pytest --durations=40`), each on a worker of its own with
+# a quick test queued behind it; the many short tests fill the workers around them.
 LONGEST_FIRST = (
     "test_operator_day.py",
     "test_operator_organisations.py",
-    "test_operator.py",  # one unit of work: its tests share one daemon (xdist_group)
+    "test_operator.py",
     "test_installed_package.py",
 )
 QUICK = "test_where.py"  # pure unit tests (the `where` grammar), milliseconds each
+# Files whose tests share a module fixture (one daemon, one generated sandbox) run on one worker,
+# or each worker would build the fixture again.
+ONE_WORKER = ("test_operator.py", "test_sandbox_data.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -59,6 +61,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     quick = [item for item in items if item.path.name == QUICK][: len(LONGEST_FIRST)]
     placed = {*longest, *quick}
     items[:] = [*longest, *quick, *(item for item in items if item not in placed)]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's scheduler, with each file of ONE_WORKER as one unit of work (its own
+    `--dist loadgroup` does not group under pytest 9, which no longer reads a test's id from the
+    attribute it rewrites)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path.rsplit("/", 1)[-1] in ONE_WORKER else nodeid
+
+    return SharedFixtureScheduling(config, log)
 
 
 # Two organisations with 24 months of sales history (2024-12 to AS_OF's month), for history tests.

@@ -31,13 +31,9 @@ from xero_pipeline_tests.conftest import AS_OF
 from xero_pipeline_tests.operator_support import ONBOARDING, Operator, operator_daemon
 from xero_pipeline_tests.sales_support import org_specs, query
 
-# One unit of work for parallel workers: the tests share the module's daemon (`world`).
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.postgres,
-    pytest.mark.timeout(900),
-    pytest.mark.xdist_group("operator_daemon"),
-]
+# On parallel workers the module's tests run on one worker, sharing one daemon (`world`; see
+# ONE_WORKER in conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
 
 SYNC = "sales_sync_every_15_minutes"
 SENSOR = "new_sales_invoice_notifications"
