@@ -32,7 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # Parallel workers (`make test` runs pytest-xdist's `-n 4`). Each worker is handed two tests at
 # a time and one more as each ends, so the order matters: the slow tests that take minutes start
 # first, longest first (measured with `pytest --durations=40`), each on a worker of its own with
-# a quick test queued behind it; the many short tests fill the workers around them.
+# a quick test queued behind it; the many short tests fill the workers around them. (The
+# scheduler below hands out a file of ONE_WORKER, several tests in one unit, before the rest.)
 LONGEST_FIRST = (
     "test_operator_day.py",
     "test_operator_organisations.py",

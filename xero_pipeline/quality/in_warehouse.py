@@ -1,11 +1,11 @@
-"""A suite run inside the warehouse, on a table of staged rows, as SQL aggregates.
+"""A suite run inside the warehouse, on a query of staged rows, as SQL aggregates.
 
 Tables built in SQL (the sales fact, its rollup) used to be read back into pandas, month by month,
 for Great Expectations to judge: reading a month of a million-line fact back into Python and
 validating it cost four times the SQL that built it. The expectations their suites use are simple
 column conditions, so here they are the same conditions in SQL: one aggregate query counts every
-column expectation's offending rows at once, one GROUP BY per compound key finds duplicates, and
-only a failed expectation costs a query for its sample rows. The outcomes have Great
+expectation's offending rows at once (a compound key's duplicates by a window count beside each
+row), and only a failed expectation costs a query for its sample rows. The outcomes have Great
 Expectations' meaning (nulls are not judged except by `not_be_null`; bounds are inclusive unless
 `strict_*`; every row of a duplicated key is unexpected); `test_in_warehouse_gate.py` holds the
 two to the same answers.
