@@ -30,7 +30,7 @@ from xero_pipeline.sandbox.customers import write_sample_csv
 from xero_pipeline.warehouse.engine import connect, warehouse_url
 from xero_pipeline.xero.client import PAGE_SIZE, Tenant, XeroClient
 from xero_pipeline.xero.connect import authorize_url, exchange_code
-from xero_pipeline.xero.governor import Limits
+from xero_pipeline.xero.governor import Governors, Limits
 from xero_pipeline.xero.secret import Secret
 from xero_pipeline.xero.settings import XeroSettings
 from xero_pipeline.xero.tokens import open_token_store
@@ -61,6 +61,9 @@ def sandbox_settings(
     return settings
 
 
+MINUTE_LEDGER = "xero_minute_windows.json"  # beside the token file: `Governors.save`
+
+
 class XeroResource(dg.ConfigurableResource):
     """Xero, from XERO_CLIENT_ID / XERO_CLIENT_SECRET / XERO_TENANT_IDS / XERO_API_BASE /
     XERO_IDENTITY_BASE."""
@@ -78,8 +81,16 @@ class XeroResource(dg.ConfigurableResource):
 
     def _start(self, settings: XeroSettings, context: dg.InitResourceContext) -> None:
         limits = Limits(per_minute=self.minute_limit, minute_seconds=self.minute_seconds)
+        # Each tenant's minute, handed from run to run (a run is a process of its own).
+        governors = Governors(limits, ledger=settings.token_path.with_name(MINUTE_LEDGER))
         # Every connection in the token store (each consent's organisations), or the custom one.
-        self._client = XeroClient(settings, limits=limits, page_size=self.page_size)
+        self._client = XeroClient(
+            settings, limits=limits, governors=governors, page_size=self.page_size
+        )
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._client is not None:
+            self._client.governors.save()  # for the next run of these tenants
 
     @property
     def source_note(self) -> str | None:
@@ -131,6 +142,7 @@ class SandboxXeroResource(XeroResource):
         )
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        super().teardown_after_execution(context)
         if self._sandbox is not None:
             self._sandbox.stop()
         if self._token_dir is not None:

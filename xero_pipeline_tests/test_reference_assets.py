@@ -86,9 +86,20 @@ def pointed(sandbox: Sandbox, xero_env) -> Sandbox:
 
 
 def test_tables_equal_the_sandbox_row_for_row(pointed: Sandbox, warehouse_url: str):
+    calls_before = pointed.total_calls()
     result = materialize(warehouse_url)
     assert result.success
     sandbox = pointed
+    # Organisation, Contacts (one page), ContactGroups and Accounts per tenant, and no read per
+    # group: every contact was read, each with its groups, so the members come from them.
+    assert pointed.total_calls() - calls_before == 4 * len(pointed.tenants)
+    sources = {
+        k: v
+        for k, v in metadata(result)["xero_contact_group_members"].items()
+        if k.startswith("members of")
+    }
+    assert len(sources) == len(pointed.tenants)
+    assert set(sources.values()) == {"this run's read of all its contacts"}
     got = {
         (t, i, n, s, bool(c), bool(p))
         for t, i, n, s, c, p in query(

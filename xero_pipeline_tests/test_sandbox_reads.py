@@ -186,6 +186,34 @@ def test_single_records_groups_and_404(sandbox, xero: XeroHTTP) -> None:
     assert xero.get("NoSuchThing").status_code == 404
 
 
+def test_a_paged_contacts_read_lists_each_contacts_groups(sandbox, xero: XeroHTTP) -> None:
+    """As Xero does (XeroAPI/xero-node#524): `ContactGroups` on each contact of a paged read,
+    empty on an unpaged one; only active groups; a group's members left out."""
+    tenant = sandbox.tenant(0)
+    datagate = next(g for g in tenant.groups.records if g["Name"] == "Datagate")
+    retired = tenant.add_group("Retired", status="DELETED")
+    member = tenant.members[datagate["ContactGroupID"]][0]
+    tenant.set_group_member(retired["ContactGroupID"], member)
+    paged = {
+        c["ContactID"]: c["ContactGroups"]
+        for c in xero.records("Contacts", "Contacts", page=1, pageSize=1000, includeArchived="true")
+    }
+    expected: dict[str, set[str]] = {}
+    for group in tenant.groups.records:
+        if group["Status"] == "ACTIVE":
+            for contact_id in tenant.members[group["ContactGroupID"]]:
+                expected.setdefault(contact_id, set()).add(group["ContactGroupID"])
+    got = {cid: {g["ContactGroupID"] for g in groups} for cid, groups in paged.items() if groups}
+    assert got == expected and datagate["ContactGroupID"] in got[member]
+    assert retired["ContactGroupID"] not in got[member]
+    shown = next(g for g in paged[member] if g["ContactGroupID"] == datagate["ContactGroupID"])
+    assert (shown["Name"], shown["Status"], shown["Contacts"]) == ("Datagate", "ACTIVE", [])
+    unpaged = xero.records("Contacts", "Contacts", includeArchived="true")
+    assert unpaged and all(c["ContactGroups"] == [] for c in unpaged)
+    one = xero.records(f"Contacts/{member}", "Contacts")[0]
+    assert datagate["ContactGroupID"] in {g["ContactGroupID"] for g in one["ContactGroups"]}
+
+
 def test_organisation_and_accounts(sandbox, xero: XeroHTTP) -> None:
     organisation = xero.records("Organisation", "Organisations")
     assert organisation[0]["OrganisationID"] == sandbox.tenant(0).tenant_id

@@ -406,6 +406,8 @@ class Router:
                 if not positions:
                     raise SandboxError(404, "NotFound", record_id)
                 record = unit_amounts(items.record(positions[0], with_lines=True), places)
+                if resource == "Contact":
+                    record = _with_groups(record, tenant.groups_by_contact())
                 envelope[envelope_key] = [xerojson.to_xero(record)]
                 return xerojson.dumps(envelope)
             since = headers.get("If-Modified-Since")
@@ -471,14 +473,26 @@ class Router:
         items = tenant.collection(resource)
         records = []
         with tenant.lock:
+            # A contact's groups come only on paged reads, like a document's lines.
+            groups = tenant.groups_by_contact() if resource == "Contact" and with_lines else None
             for pos in positions:
                 record = unit_amounts(items.record(pos, with_lines=with_lines), places)
                 if resource == "ContactGroup":
                     record = {**record, "Contacts": []}
+                if groups is not None:
+                    record = _with_groups(record, groups)
                 if summary:
                     record = {k: v for k, v in record.items() if k not in SUMMARY_EXCLUDED}
                 records.append(xerojson.to_xero(record))
         return xerojson.dumps(records)
+
+
+def _with_groups(
+    contact: dict[str, Any], groups: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """The contact with its groups listed (`ContactGroups`), as Xero lists them on a paged read."""
+    own = groups.get(str(contact.get("ContactID", "")).lower(), [])
+    return {**contact, "ContactGroups": own}
 
 
 def unit_amounts(record: dict[str, Any], places: int) -> dict[str, Any]:

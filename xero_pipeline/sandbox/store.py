@@ -426,6 +426,18 @@ class TenantData:
             members.append({"ContactID": contact_id, "Name": name})
         return group, members
 
+    def groups_by_contact(self) -> dict[str, list[dict[str, Any]]]:
+        """Each contact's active groups, as a paged contacts read lists them on the contact
+        (`ContactGroups`: id, name, status, no members); contacts in no group are absent."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for group in self.groups.records:
+            if group.get("Status") != "ACTIVE":
+                continue
+            entry = {**group, "Contacts": []}
+            for contact_id in self.members.get(group["ContactGroupID"], []):
+                found.setdefault(str(contact_id).lower(), []).append(entry)
+        return found
+
     # -- editing -------------------------------------------------------------------------------
 
     def _changed(self) -> datetime:

@@ -14,16 +14,32 @@ Per tenant, shared by every stream of that tenant in the process:
   minute from the latest answer always, as this did before, cost the full-history backfill at
   the real limit about a third more than its calls need: every minute, the time the run took to
   spend its budget was waited again.)
+
+Across processes: every Dagster run is a process of its own. A run that starts while the run
+before it spent part of the minute learns from its first `X-MinLimit-Remaining` how much is
+left, but not when that minute began, so once the rest is spent it waited a whole minute from its
+own first answer. `Governors(ledger=path)` hands the window over instead: at the end of a run
+(`save`) each tenant's latest count and when that window was first seen, in wall-clock time, go
+to a small JSON file beside the token store, and a governor created later for the tenant
+(`__getitem__`) takes them over, so it waits only until that window has really rolled over. Only
+what Xero said is handed over (a Xero that sends no counts, such as the sandbox with its limits
+off, hands nothing over); a run that crashed hands nothing over, and the next one learns from
+the headers as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -97,6 +113,38 @@ class TenantGovernor:
             self.waited_seconds += wait
             self._sleep(wait)
 
+    def handover(self, wall_now: float | None = None) -> dict[str, Any] | None:
+        """The window Xero last described to this governor, in wall-clock seconds, for a
+        governor in another process (None: Xero has said nothing)."""
+        wall_now = time.time() if wall_now is None else wall_now
+        with self._lock:
+            if self._last_remaining is None:
+                return None
+            offset = wall_now - self._clock()  # monotonic -> wall clock
+            return {
+                "remaining": self._last_remaining - self._started_since_seen,
+                "window_seen": self._window_seen_at + offset,
+                "seen": self._server_seen_at + offset,
+                "shared": self._shared,
+            }
+
+    def take_over(self, state: Mapping[str, Any], wall_now: float | None = None) -> None:
+        """Carry on from another process's `handover`, if the window it describes may still be
+        open: its count, and when it was first seen."""
+        wall_now = time.time() if wall_now is None else wall_now
+        remaining, seen = state.get("remaining"), state.get("seen")
+        if not isinstance(remaining, int) or not isinstance(seen, int | float):
+            return
+        if wall_now - seen > self.limits.span:
+            return  # that window is over
+        with self._lock:
+            offset = self._clock() - wall_now  # wall clock -> monotonic
+            self._server_remaining = self._last_remaining = remaining
+            self._window_seen_at = float(state.get("window_seen", seen)) + offset
+            self._server_seen_at = float(seen) + offset
+            self._shared = bool(state.get("shared"))
+            self._started_since_seen = 0
+
     def observe(self, headers: Mapping[str, str]) -> None:
         """Learn what Xero says is left, from any response's headers."""
         minute, day = headers.get("X-MinLimit-Remaining"), headers.get("X-DayLimit-Remaining")
@@ -121,10 +169,12 @@ class TenantGovernor:
 
 
 class Governors:
-    """One governor per tenant, created on first use."""
+    """One governor per tenant, created on first use; with a `ledger`, each taking over the
+    minute an earlier process handed over for its tenant, and handing its own over on `save`."""
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, ledger: Path | None = None) -> None:
         self.limits = limits or Limits()
+        self.ledger = ledger
         self._by_tenant: dict[str, TenantGovernor] = {}
         self._lock = threading.Lock()
 
@@ -133,4 +183,47 @@ class Governors:
             governor = self._by_tenant.get(tenant_id)
             if governor is None:
                 governor = self._by_tenant[tenant_id] = TenantGovernor(tenant_id, self.limits)
+                state = self._read().get(tenant_id)
+                if isinstance(state, dict):
+                    governor.take_over(state)
             return governor
+
+    def save(self) -> None:
+        """Hand every tenant's minute over to the next process (merged into the ledger under a
+        lock: runs of other tenants, or of the same one, may be saving at the same time)."""
+        if self.ledger is None or not self._by_tenant:
+            return
+        with self._lock:
+            handed = {t: g.handover() for t, g in self._by_tenant.items()}
+        mine = {t: state for t, state in handed.items() if state is not None}
+        if not mine:
+            return
+        self.ledger.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.ledger.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            ledger = self._read()
+            for tenant_id, state in mine.items():  # of two runs of a tenant, the later word
+                theirs = ledger.get(tenant_id)
+                if not isinstance(theirs, dict) or theirs.get("seen", 0) <= state["seen"]:
+                    ledger[tenant_id] = state
+            recent = time.time() - self.limits.span
+            kept = {
+                t: s
+                for t, s in ledger.items()
+                if isinstance(s, dict)
+                and isinstance(s.get("seen"), int | float)
+                and s["seen"] > recent
+            }
+            partial = self.ledger.with_suffix(".partial")
+            partial.write_text(json.dumps(kept))
+            os.replace(partial, self.ledger)
+
+    def _read(self) -> dict[str, Any]:
+        """The ledger as the last process left it (nothing when there is none, or it is torn)."""
+        if self.ledger is None:
+            return {}
+        try:
+            found = json.loads(self.ledger.read_text())
+        except (OSError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}

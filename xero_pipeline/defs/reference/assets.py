@@ -4,6 +4,7 @@ each its own unit of work (`defs/connections/work.py`): one Xero refuses, or who
 table's suite, is left out and named while the others publish (`quality/publish.py`)."""
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -27,6 +28,8 @@ from xero_pipeline.xero.rows import (
 )
 
 GROUP = "xero"
+# sync_state's mark of when an organisation's contacts were last read in full (machine clock).
+MEMBERSHIPS = "contact_memberships"
 KINDS = {"xero", "sql"}
 Results = Iterator[dg.MaterializeResult | dg.AssetCheckResult]
 Rows = list[dict[str, Any]]
@@ -126,9 +129,11 @@ def read_contacts(
     codes: dict[str, str],
     watermarks: dict,
 ) -> list[dict]:
-    """One organisation's contacts changed since its watermark; notes its next watermark."""
+    """One organisation's contacts changed since its watermark; notes its next watermark, and,
+    when it read them all, when (`MEMBERSHIPS`: each contact's groups are then all fresh)."""
     watermark = read_watermark(warehouse.engine, tenant.tenant_id, "contacts")
     since = watermark - READ_OVERLAP if watermark is not None else None
+    started = datetime.now(UTC)
     pages = []
     for page_number, page in enumerate(
         client.changes(
@@ -144,6 +149,8 @@ def read_contacts(
     ]
     stamps = [r["updated_date_utc"] for r in fresh if r["updated_date_utc"]]
     watermarks[(tenant.tenant_id, "contacts")] = max(stamps, default=watermark)
+    if since is None:
+        watermarks[(tenant.tenant_id, MEMBERSHIPS)] = started
     return fresh
 
 
@@ -177,8 +184,9 @@ def xero_contact_groups(
     check_specs=checks_by_organisation("xero_contact_group_members"),
     deps=["xero_contact_groups", "xero_contacts"],
     description=(
-        "Who is in each contact group, from /ContactGroups/{id}. "
-        "A contact taken out of a group disappears from this table."
+        "Who is in each contact group: from the contacts themselves when this run read all of an "
+        "organisation's contacts (a paged read lists each contact's groups), otherwise from "
+        "/ContactGroups/{id}. A contact taken out of a group disappears from this table."
     ),
 )
 def xero_contact_group_members(
@@ -187,17 +195,27 @@ def xero_contact_group_members(
     groups_table, contacts_table = schema.xero_contact_groups, schema.xero_contacts
     with warehouse.engine.connect() as connection:
         groups = connection.execute(
-            select(groups_table.c.tenant_id, groups_table.c.contact_group_id)
+            select(groups_table.c.tenant_id, groups_table.c.contact_group_id, groups_table.c.name)
         ).all()
         known = set(
             connection.execute(
                 select(contacts_table.c.tenant_id, contacts_table.c.contact_id)
             ).all()
         )
+    started = run_started(context)
+    sources: dict[str, str] = {}  # shown in the metadata: where each organisation's came from
 
     def read_rows(t: Tenant) -> Rows:
-        own = [group_id for tenant_id, group_id in groups if tenant_id == t.tenant_id]
-        return group_members(context, xero.client, t.tenant_id, own, known)
+        own = {group_id: name for tenant_id, group_id, name in groups if tenant_id == t.tenant_id}
+        seen = read_watermark(warehouse.engine, t.tenant_id, MEMBERSHIPS)
+        if started is not None and seen is not None and seen >= started:
+            rows = members_from_contacts(warehouse, t.tenant_id, own)
+            # Groups, yet no contact lists one: not proof they are empty, so ask the groups.
+            if rows or not own:
+                sources[f"members of {t.name}"] = "this run's read of all its contacts"
+                return rows
+        sources[f"members of {t.name}"] = f"one read per group ({len(own)})"
+        return group_members(context, xero.client, t.tenant_id, list(own), known)
 
     yield from load_each(
         context,
@@ -208,7 +226,39 @@ def xero_contact_group_members(
         mirror=True,
         gate_only_columns=("is_known_contact",),
         preview_columns=("group_name", "contact_name"),
+        extra_metadata=sources,
     )
+
+
+def run_started(context: dg.AssetExecutionContext) -> datetime | None:
+    """When this run started (None if the instance does not say)."""
+    record = context.instance.get_run_record_by_id(context.run_id)
+    start = record.start_time if record is not None else None
+    return datetime.fromtimestamp(start, UTC) if start else None
+
+
+def members_from_contacts(
+    warehouse: WarehouseResource, tenant_id: str, groups: dict[str, str]
+) -> list[dict]:
+    """The members of an organisation's active groups as its contacts list them (`ContactGroups`
+    on each contact of a paged read, kept in `raw`): no call to Xero. Only right when the contacts
+    were all read just now: Xero does not move a contact's UpdatedDateUTC when it joins or
+    leaves a group, so an incremental read cannot see membership change."""
+    contacts = schema.xero_contacts
+    with warehouse.engine.connect() as connection:
+        found = connection.execute(
+            select(contacts.c.contact_id, contacts.c.name, contacts.c.raw).where(
+                contacts.c.tenant_id == tenant_id
+            )
+        ).all()
+    rows = []
+    for contact_id, name, raw in found:
+        listed = {g.get("ContactGroupID") for g in (raw or {}).get("ContactGroups") or []}
+        for group_id in sorted(listed & groups.keys()):
+            group = {"ContactGroupID": group_id, "Name": groups[group_id]}
+            row = member_row(tenant_id, group, {"ContactID": contact_id, "Name": name})
+            rows.append({**row, "is_known_contact": True})
+    return rows
 
 
 def group_members(
