@@ -173,7 +173,7 @@ How measured: `bench/steady_state.py`; bytes are response bodies as the client r
 (`requests.Session.send` wrapped from outside the shipped code), the identity API's
 `/connections` and token refreshes (one each a run, shared by the organisations) included;
 calls are accounting calls only. The reconciliation exists for what the sync cannot see (Xero does not stamp
-a re-coded line, a contact's IsCustomer, a part-paid invoice's DueDate); run weekly
+a re-coded line, a part-paid invoice's DueDate); run weekly
 (`XERO_RECONCILE_SCHEDULE="0 2 * * 0"`), such a correction waits up to a week instead of a night.
 """)
 
