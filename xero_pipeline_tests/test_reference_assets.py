@@ -374,3 +374,18 @@ def test_bad_data_in_every_organisation_fails_the_gate_and_publishes_nothing(
     assert shown["unexpected count"].value >= 2
     assert "sample failing rows" in shown
     assert checksum(warehouse_url) == before  # tables and watermark exactly as they were
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ({"ContactGroups": [{"ContactGroupID": "AB-1", "Name": "Datagate"}]}, {"ab-1"}),
+        ({"ContactGroups": [{"Name": "no id"}, "junk", {"ContactGroupID": "c"}]}, {"c"}),
+        ({"ContactGroups": "not a list"}, set()),
+        ({}, set()),
+        (None, set()),
+        (["a list, not a contact"], set()),
+    ],
+)
+def test_the_groups_a_stored_contact_lists_are_read_tolerantly(raw, expected):
+    assert reference.listed_groups(raw) == expected

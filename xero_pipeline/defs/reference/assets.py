@@ -251,14 +251,26 @@ def members_from_contacts(
                 contacts.c.tenant_id == tenant_id
             )
         ).all()
+    by_id = {group_id.lower(): group_id for group_id in groups}
     rows = []
     for contact_id, name, raw in found:
-        listed = {g.get("ContactGroupID") for g in (raw or {}).get("ContactGroups") or []}
-        for group_id in sorted(listed & groups.keys()):
+        for group_id in sorted({by_id[g] for g in listed_groups(raw) if g in by_id}):
             group = {"ContactGroupID": group_id, "Name": groups[group_id]}
             row = member_row(tenant_id, group, {"ContactID": contact_id, "Name": name})
             rows.append({**row, "is_known_contact": True})
     return rows
+
+
+def listed_groups(raw: Any) -> set[str]:
+    """The group ids a contact's raw record lists, lower-cased; nothing from a malformed one."""
+    listed = raw.get("ContactGroups") if isinstance(raw, dict) else None
+    if not isinstance(listed, list):
+        return set()
+    return {
+        str(g["ContactGroupID"]).lower()
+        for g in listed
+        if isinstance(g, dict) and g.get("ContactGroupID")
+    }
 
 
 def group_members(
