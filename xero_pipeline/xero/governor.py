@@ -204,7 +204,8 @@ class Governors:
             ledger = self._read()
             for tenant_id, state in mine.items():  # of two runs of a tenant, the later word
                 theirs = ledger.get(tenant_id)
-                if not isinstance(theirs, dict) or theirs.get("seen", 0) <= state["seen"]:
+                seen = theirs.get("seen") if isinstance(theirs, dict) else None
+                if not isinstance(seen, int | float) or seen <= state["seen"]:
                     ledger[tenant_id] = state
             recent = time.time() - self.limits.span
             kept = {
