@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import dagster as dg
 import yaml
+from dagster._core.execution.backfill import BulkActionStatus
 from dagster._core.scheduler.instigation import InstigatorTick
 from sqlalchemy.engine import make_url
 
@@ -267,6 +268,25 @@ class Operator:
                 state.instigator_origin_id, state.selector_id, after=after
             )
         ]
+
+    def idle(self, sensor: str) -> bool:
+        """Nothing in flight and nothing left to do: every run finished, no backfill still
+        requesting, and a tick of the automation `sensor` that began after the last run ended
+        asked for nothing. (A moment with no run in flight alone is not enough: the automation
+        may be about to follow the run that just ended.)"""
+        runs = self.runs()
+        if not all(run.finished for run in runs):
+            return False
+        if self.instance.get_backfills(status=BulkActionStatus.REQUESTED):
+            return False
+        last_end = max((run.end or run.created for run in runs), default=0.0)
+        return any(
+            tick.is_completed
+            and not tick.requested_asset_materialization_count
+            and not tick.run_ids
+            and tick.timestamp > last_end
+            for tick in self.ticks(sensor, after=last_end)
+        )
 
     def errors(self, run_id: str) -> list[str]:
         kinds = {dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE}
