@@ -21,12 +21,13 @@ run: $(VENV)/.installed
 	$(BIN)/xero-pipeline run
 
 # Parallel workers (pytest-xdist): four on two cores took the suite from 57 to 19 minutes; the
-# longest tests start first (xero_pipeline_tests/conftest.py).
+# longest tests start first (xero_pipeline_tests/conftest.py). The slowest 30 are listed at the
+# end: the profile behind bench/RESULTS.md's "test suite" figure.
 TEST_WORKERS ?= 4
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check --output-format concise xero_pipeline xero_pipeline_tests bench
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --durations=30
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --output-format concise xero_pipeline xero_pipeline_tests bench

@@ -12,9 +12,12 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from xero_pipeline.defs.reference import assets as reference
+from xero_pipeline.months import month_start
 from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.sandbox import Sandbox
 from xero_pipeline.xero.client import READ_OVERLAP
+from xero_pipeline_tests.conftest import AS_OF
+from xero_pipeline_tests.sales_support import Pipeline
 
 reference_assets = dg.load_assets_from_modules([reference])
 
@@ -245,6 +248,43 @@ def test_edits_in_xero_land_exactly(pointed: Sandbox, warehouse_url: str):
     assert got_members(warehouse_url, group["ContactGroupID"]) == set(
         tenant.members[group["ContactGroupID"]]
     )
+
+
+def test_an_invoice_that_makes_a_customer_reaches_the_contact(pointed: Sandbox, warehouse_url):
+    """Xero makes a contact a customer when a sales invoice is raised for it (a supplier: a
+    bill) without stamping the contact; the next refresh re-reads exactly those contacts."""
+    materialize(warehouse_url)
+    tenant = pointed.tenant(0)
+    buyer = next(c for c in tenant.contacts.records if not c["IsCustomer"])
+    seller = next(c for c in tenant.contacts.records if not c["IsSupplier"] and c is not buyer)
+    line = [{"AccountCode": "200", "UnitAmount": "80.00"}]
+    tenant.add_document("Invoice", contact_id=buyer["ContactID"], day=AS_OF, lines=line)
+    tenant.add_document(
+        "Invoice", contact_id=seller["ContactID"], day=AS_OF, lines=line, type_="ACCPAY"
+    )
+    Pipeline(warehouse_url, month_start(AS_OF)).job("history_only", month_start(AS_OF).isoformat())
+    groups = sum(
+        1 for t in pointed.tenants.values() for g in t.groups.records if g["Status"] == "ACTIVE"
+    )
+    calls_before = pointed.total_calls()
+    shown = metadata(materialize(warehouse_url))
+    roles = query(
+        warehouse_url,
+        "SELECT contact_id, is_customer, is_supplier FROM xero_contacts "
+        f"WHERE contact_id IN ('{buyer['ContactID']}', '{seller['ContactID']}')",
+    )
+    assert {(i, bool(c), bool(s)) for i, c, s in roles} == {
+        (buyer["ContactID"], True, bool(buyer["IsSupplier"])),
+        (seller["ContactID"], bool(seller["IsCustomer"]), True),
+    }
+    assert shown["xero_contacts"]["updated"] == 2
+    assert shown["xero_contacts"][f"roles re-read in {tenant.name}"] == 2
+    assert shown["xero_contacts"][f"roles re-read in {pointed.tenant(1).name}"] == 0
+    assert (seller["ContactID"],) in query(
+        warehouse_url, f"SELECT contact_id FROM suppliers WHERE tenant_id = '{tenant.tenant_id}'"
+    )
+    # One call more than a quiet refresh: both contacts in one read by id.
+    assert pointed.total_calls() - calls_before == 4 * len(pointed.tenants) + groups + 1
 
 
 def got_members(url: str, group_id: str) -> set[str]:

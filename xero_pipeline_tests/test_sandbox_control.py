@@ -113,6 +113,33 @@ def test_contact_and_group_edits(sandbox: Sandbox, xero: XeroHTTP) -> None:
     assert outsider["ContactID"] not in {m["ContactID"] for m in members}
 
 
+def test_an_invoice_gives_its_contact_the_role_without_a_stamp(
+    sandbox: Sandbox, xero: XeroHTTP
+) -> None:
+    """A sales invoice makes its contact a customer, a bill makes it a supplier; Xero does not
+    move the contact's UpdatedDateUTC, so an incremental read of contacts does not see it."""
+    tenant = sandbox.tenant(0)
+    buyer = next(c for c in tenant.contacts.records if not c["IsCustomer"])
+    seller = next(c for c in tenant.contacts.records if not c["IsSupplier"])
+    stamps = {c["ContactID"]: c["UpdatedDateUTC"] for c in (buyer, seller)}
+    sandbox.clock.advance(60)
+    since = sandbox.clock.now()
+    sandbox.clock.advance(2)
+    line = [{"AccountCode": "200", "UnitAmount": "10.00"}]
+    tenant.add_document("Invoice", contact_id=buyer["ContactID"], day=AS_OF, lines=line)
+    tenant.add_document(
+        "Invoice", contact_id=seller["ContactID"], day=AS_OF, lines=line, type_="ACCPAY"
+    )
+    ids = ",".join(stamps)
+    read = {c["ContactID"]: c for c in xero.records("Contacts", "Contacts", IDs=ids, page=1)}
+    assert read[buyer["ContactID"]]["IsCustomer"] is True
+    assert read[seller["ContactID"]]["IsSupplier"] is True
+    assert {i: tenant.contacts.find(i)["UpdatedDateUTC"] for i in stamps} == stamps
+    assert not set(stamps) & {
+        c["ContactID"] for c in changed_since(xero, "Contacts", "Contacts", since)
+    }
+
+
 def test_bad_data_can_be_injected(sandbox: Sandbox, xero: XeroHTTP) -> None:
     tenant = sandbox.tenant(0)
     duplicate = dict(tenant.contacts.records[0], Name="")

@@ -611,7 +611,23 @@ class TenantData:
                 ),
             }
             docs.add(full)
+            if resource == "Invoice":
+                self._takes_role(contact_id, type_)
             return docs.record(len(docs) - 1, with_lines=True)
+
+    def _takes_role(self, contact_id: str, type_: str) -> None:
+        """Xero sets IsCustomer "when an accounts receivable invoice is generated against this
+        contact" (IsSupplier: payable), and does not move the contact's UpdatedDateUTC
+        (XERO_API_NOTES). Xero says nothing of credit notes; the sandbox sets roles on invoices
+        only."""
+        role = {"ACCREC": "IsCustomer", "ACCPAY": "IsSupplier"}.get(type_)
+        if role is None:
+            return
+        try:
+            contact = self.contacts.find(contact_id)
+        except SandboxError:
+            return  # an invoice put against no contact (bad data on purpose)
+        contact[role] = True
 
     def expander_tax_type(self, sales: bool) -> str:
         return self.invoices.expander.sales_tax if sales else self.invoices.expander.purchase_tax

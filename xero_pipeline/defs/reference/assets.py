@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
-from sqlalchemy import Table, select
+from sqlalchemy import Table, and_, false, func, or_, select
 
 from xero_pipeline.defs.connections.assets import record_ledger
 from xero_pipeline.defs.connections.work import OrganisationWork, checks_by_organisation
@@ -101,7 +101,8 @@ def xero_organisation(
     description=(
         "Every contact, archived ones kept with their status; addresses and "
         "phones flattened. Read incrementally: the changes since a few minutes before the "
-        "watermark in sync_state, oldest first."
+        "watermark in sync_state, oldest first; and, by id, contacts whose invoices in the "
+        "warehouse made them customers or suppliers (Xero does not stamp that)."
     ),
 )
 def xero_contacts(
@@ -109,15 +110,24 @@ def xero_contacts(
 ) -> Results:
     codes = short_codes(warehouse.engine)
     watermarks: dict = {}  # filled as each organisation is read, published with the rows
+    rechecked: dict[str, int] = {}  # shown in the metadata, per organisation
+
+    def read_rows(t: Tenant) -> Rows:
+        fresh = read_contacts(context, xero.client, warehouse, t, codes, watermarks)
+        roles = read_new_roles(xero.client, warehouse, t, codes, {r["contact_id"] for r in fresh})
+        rechecked[f"roles re-read in {t.name}"] = len(roles)
+        return fresh + roles
+
     yield from load_each(
         context,
         xero,
         warehouse,
         schema.xero_contacts,
-        lambda t: read_contacts(context, xero.client, warehouse, t, codes, watermarks),
+        read_rows,
         mirror=False,
         watermarks=watermarks,
         preview_columns=("name", "contact_status", "is_customer", "is_supplier"),
+        extra_metadata=rechecked,
     )
 
 
@@ -152,6 +162,55 @@ def read_contacts(
     if since is None:
         watermarks[(tenant.tenant_id, MEMBERSHIPS)] = started
     return fresh
+
+
+# Contacts a request asks for by id (`IDs`): about 50 GUIDs fit in a URL (XERO_API_NOTES).
+IDS_PER_REQUEST = 50
+
+
+def read_new_roles(
+    client: Any, warehouse: WarehouseResource, tenant: Tenant, codes: dict[str, str], read: set[str]
+) -> list[dict]:
+    """Contacts the warehouse's invoices say have taken a role their stored row lacks: a sales
+    invoice makes its contact a customer in Xero, a bill a supplier, and Xero does not stamp
+    that, so an incremental read never sees it (the customer merge would miss a new customer).
+    Re-read by id, 50 a call, skipping those this run has just read; none: no call."""
+    suspects = sorted(stale_roles(warehouse, tenant.tenant_id) - read)
+    rows = []
+    for start in range(0, len(suspects), IDS_PER_REQUEST):
+        ids = ",".join(suspects[start : start + IDS_PER_REQUEST])
+        params = {"IDs": ids, "includeArchived": "true"}
+        for contact in client.records(tenant.tenant_id, "Contacts", "Contacts", params=params):
+            rows.append(contact_row(tenant.tenant_id, contact, codes.get(tenant.tenant_id)))
+    return rows
+
+
+def stale_roles(warehouse: WarehouseResource, tenant_id: str) -> set[str]:
+    """Ids of the organisation's contacts with a sales invoice in the warehouse yet not stored
+    as customers, or a bill yet not stored as suppliers."""
+    contacts, invoices = schema.xero_contacts, schema.xero_invoices
+    lacking = or_(
+        and_(
+            invoices.c.type == "ACCREC", func.coalesce(contacts.c.is_customer, false()) == false()
+        ),
+        and_(
+            invoices.c.type == "ACCPAY", func.coalesce(contacts.c.is_supplier, false()) == false()
+        ),
+    )
+    query = (
+        select(contacts.c.contact_id)
+        .distinct()
+        .join(
+            invoices,
+            and_(
+                invoices.c.tenant_id == contacts.c.tenant_id,
+                invoices.c.contact_id == contacts.c.contact_id,
+            ),
+        )
+        .where(contacts.c.tenant_id == tenant_id, lacking)
+    )
+    with warehouse.engine.connect() as connection:
+        return set(connection.execute(query).scalars())
 
 
 @dg.asset(
