@@ -5,8 +5,8 @@ daemon alone — the sync every minute, the reconciliation every two (so the two
 as the 02:00 reconciliation and the 15-minute sync do in NZ business hours), reference data every
 three, declarative automation rebuilding the sales tables. Meanwhile the organisations do what
 real ones do: an approved invoice moves month (both ways), a line is re-coded (which Xero does
-not stamp), a revenue code is created and used, a contact is renamed and then archived, an
-invoice is voided. Within a few minutes of each change the warehouse shows it; at the end every
+not stamp), a revenue code is created and used on a contact's first invoice (which makes it a
+customer, unstamped too), a contact is renamed and then archived, an invoice is voided. Within a few minutes of each change the warehouse shows it; at the end every
 table equals the sandbox exactly."""
 
 from __future__ import annotations
@@ -115,11 +115,15 @@ def test_an_operators_day_ends_with_the_warehouse_equal_to_xero(day):
     # A line re-coded: Xero does not stamp it, so only the reconciliation can see it.
     code = next(c for c in ("260", "270", "200") if c != recoded["LineItems"][0]["AccountCode"])
     second.recode_line("Invoice", recoded["InvoiceID"], 0, code)
-    # A revenue code created and used the same day.
+    # A revenue code created and used the same day, on a contact's first sales invoice: Xero
+    # makes the contact a customer without stamping it (the end shows it a customer).
     first.add_account("275", "Workshops", "REVENUE", "REVENUE")
+    newcomer = next(
+        c for c in first.contacts.records if not c["IsCustomer"] and c["ContactStatus"] == "ACTIVE"
+    )
     workshop = first.add_document(
         "Invoice",
-        contact_id=next(c["ContactID"] for c in first.contacts.records if c["IsCustomer"]),
+        contact_id=newcomer["ContactID"],
         day=AS_OF,
         lines=[{"AccountCode": "275", "UnitAmount": "450.00"}],
     )
@@ -204,6 +208,7 @@ def test_an_operators_day_ends_with_the_warehouse_equal_to_xero(day):
     assert {(t, i, n, s, bool(c), bool(p)) for t, i, n, s, c, p in contacts} == sandbox_contacts(
         sandbox
     )
+    assert newcomer["IsCustomer"]  # the sandbox made it a customer, and so did the warehouse
     codes = query(op.warehouse_url, "SELECT tenant_id, code FROM xero_accounts WHERE code <> ''")
     assert set(codes) == {
         (t.tenant_id, a["Code"])

@@ -65,9 +65,7 @@ def gated_rebuild(
                 rows = read_back(connection, summary, params)
             passed_or_raise(where, gate)
             with write_transaction(connection, [table.name]):
-                deleted, inserted = replace(
-                    connection, table, staging, scope, params, document_key
-                )
+                deleted, inserted = replace(connection, table, staging, scope, params, document_key)
         finally:
             with connection.begin():
                 staging.drop(connection)

@@ -97,10 +97,7 @@ def replace(
     if document_key:
         key = ", ".join(document_key)
         deleted += connection.execute(
-            text(
-                f"DELETE FROM {target} WHERE ({key}) IN "
-                f'(SELECT {key} FROM "{staging.name}")'
-            )
+            text(f'DELETE FROM {target} WHERE ({key}) IN (SELECT {key} FROM "{staging.name}")')
         ).rowcount
     inserted = connection.execute(
         text(
