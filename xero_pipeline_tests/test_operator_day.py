@@ -6,8 +6,9 @@ as the 02:00 reconciliation and the 15-minute sync do in NZ business hours), ref
 three, declarative automation rebuilding the sales tables. Meanwhile the organisations do what
 real ones do: an approved invoice moves month (both ways), a line is re-coded (which Xero does
 not stamp), a revenue code is created and used on a contact's first invoice (which makes it a
-customer, unstamped too), a contact is renamed and then archived, an invoice is voided. Within a few minutes of each change the warehouse shows it; at the end every
-table equals the sandbox exactly."""
+customer, unstamped too), a contact is renamed and then archived, an invoice is voided. Within
+a few minutes of each change the warehouse shows it; at the end every table equals the sandbox
+exactly."""
 
 from __future__ import annotations
 
