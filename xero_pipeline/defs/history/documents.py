@@ -23,7 +23,6 @@ from xero_pipeline.xero.rows import INVOICES, DocumentKind, document_rows
 
 GATE_ONLY = ("subtotal_gap", "total_gap", "account_status")
 UNKNOWN = "UNKNOWN"  # account_status of a line whose code is not in the published chart
-IDS_PER_REQUEST = 50  # Xero's practical ceiling on ids in one query string
 IN_LIST_SIZE = 5000
 Rows = list[dict[str, Any]]
 
@@ -99,10 +98,8 @@ def read_by_ids(
     Xero sends lines only on paged reads), 50 ids a request. Xero never deletes invoices or
     credit notes, so one it does not return is gone from this app's view."""
     found = Read()
-    for chunk in range(0, len(ids), IDS_PER_REQUEST):
-        wanted = ",".join(ids[chunk : chunk + IDS_PER_REQUEST])
-        for page in client.pages(tenant.tenant_id, kind.path, kind.path, params={"IDs": wanted}):
-            found.add(kind, tenant.tenant_id, page, short_code)
+    for page in client.by_ids(tenant.tenant_id, kind.path, kind.path, ids):
+        found.add(kind, tenant.tenant_id, page, short_code)
     return found
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
-from sqlalchemy import Table, and_, false, func, or_, select
+from sqlalchemy import Table, and_, or_, select
 
 from xero_pipeline.defs.connections.assets import record_ledger
 from xero_pipeline.defs.connections.work import OrganisationWork, checks_by_organisation
@@ -164,25 +164,22 @@ def read_contacts(
     return fresh
 
 
-# Contacts a request asks for by id (`IDs`): about 50 GUIDs fit in a URL (XERO_API_NOTES).
-IDS_PER_REQUEST = 50
-
-
 def read_new_roles(
     client: Any, warehouse: WarehouseResource, tenant: Tenant, codes: dict[str, str], read: set[str]
 ) -> list[dict]:
     """Contacts the warehouse's invoices say have taken a role their stored row lacks: a sales
     invoice makes its contact a customer in Xero, a bill a supplier, and Xero does not stamp
     that, so an incremental read never sees it (the customer merge would miss a new customer).
-    Re-read by id, 50 a call, skipping those this run has just read; none: no call."""
+    Re-read by id (50 a call), skipping those this run has just read; none: no call."""
     suspects = sorted(stale_roles(warehouse, tenant.tenant_id) - read)
-    rows = []
-    for start in range(0, len(suspects), IDS_PER_REQUEST):
-        ids = ",".join(suspects[start : start + IDS_PER_REQUEST])
-        params = {"IDs": ids, "includeArchived": "true"}
-        for contact in client.records(tenant.tenant_id, "Contacts", "Contacts", params=params):
-            rows.append(contact_row(tenant.tenant_id, contact, codes.get(tenant.tenant_id)))
-    return rows
+    pages = client.by_ids(
+        tenant.tenant_id, "Contacts", "Contacts", suspects, params={"includeArchived": "true"}
+    )
+    return [
+        contact_row(tenant.tenant_id, contact, codes.get(tenant.tenant_id))
+        for page in pages
+        for contact in page
+    ]
 
 
 def stale_roles(warehouse: WarehouseResource, tenant_id: str) -> set[str]:
@@ -190,12 +187,8 @@ def stale_roles(warehouse: WarehouseResource, tenant_id: str) -> set[str]:
     as customers, or a bill yet not stored as suppliers."""
     contacts, invoices = schema.xero_contacts, schema.xero_invoices
     lacking = or_(
-        and_(
-            invoices.c.type == "ACCREC", func.coalesce(contacts.c.is_customer, false()) == false()
-        ),
-        and_(
-            invoices.c.type == "ACCPAY", func.coalesce(contacts.c.is_supplier, false()) == false()
-        ),
+        and_(invoices.c.type == "ACCREC", contacts.c.is_customer.is_not(True)),
+        and_(invoices.c.type == "ACCPAY", contacts.c.is_supplier.is_not(True)),
     )
     query = (
         select(contacts.c.contact_id)
