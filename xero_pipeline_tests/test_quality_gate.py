@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from xero_pipeline.quality.gate import _validator
+from xero_pipeline.quality.gate import CLOCK_SKEW, _validator
 from xero_pipeline.quality.suites import Expectation, load_suite
 from xero_pipeline_tests.test_in_warehouse_gate import FACT_IDS, fact_rows
 
@@ -20,12 +20,13 @@ NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 
 def one_full_pass(name: str, expectations: tuple[Expectation, ...], frame, ids) -> list[Any]:
-    """Great Expectations' full result for every expectation, in one validation."""
+    """Great Expectations' full result for every expectation, in one validation, with the
+    same "now" the gate gives it."""
     validator = _validator()
     batch = validator.batches.get_batch(batch_parameters={"dataframe": frame})
     return batch.validate(
         validator._suite(name, expectations),
-        expectation_parameters={"now": NOW},
+        expectation_parameters={"now": NOW + CLOCK_SKEW},
         result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ids},
     ).results
 
