@@ -1,21 +1,19 @@
 """A run killed anywhere (SIGKILL, no clean-up) leaves every published table as it was before
 the run or as it is after it — never a mix — and the next run finishes the job.
 
-Each case loads a warehouse, changes "Xero", then launches the real command in a subprocess that
-kills itself at a named point (see crash_harness.py), for reference data (`xero-pipeline run`), a
-backfill month (`xero-pipeline backfill`) and the incremental sync (`xero-pipeline sync`). The
-published state is fingerprinted in units that one transaction writes (a table; a month of one
-resource; a tenant's changes to one resource with its watermark) and compared before the run,
-after the crash, and after the rerun.
+Each case loads a warehouse, changes "Xero", then launches the real command in a process of its
+own (warm_python.py) that kills itself at a named point (see crash_harness.py), for reference
+data (`xero-pipeline run`), a backfill month (`xero-pipeline backfill`) and the incremental sync
+(`xero-pipeline sync`). The published state is fingerprinted in units that one transaction
+writes (a table; a month of one resource; a tenant's changes to one resource with its watermark)
+and compared before the run, after the crash, and after the rerun.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import subprocess
-import sys
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -24,6 +22,7 @@ import pytest
 
 from xero_pipeline.sandbox import Sandbox
 from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES
+from xero_pipeline_tests import warm_python
 from xero_pipeline_tests.test_history import (
     assert_equal_to_sandbox,
     load_reference,
@@ -98,19 +97,11 @@ def published_state(url: str) -> dict[str, str]:
 
 
 def crash(point: str, table: str, *command: str) -> subprocess.CompletedProcess:
-    harness = [sys.executable, "-m", "xero_pipeline_tests.crash_harness", point, table, "--"]
-    return subprocess.run(
-        [*harness, *command], capture_output=True, text=True, timeout=240, env=dict(os.environ)
-    )
+    return warm_python.run("xero_pipeline_tests.crash_harness", point, table, "--", *command)
 
 
 def rerun(*command: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "xero_pipeline.cli", *command],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    done = warm_python.run("xero_pipeline.cli", *command)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
 
 

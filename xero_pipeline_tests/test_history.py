@@ -3,9 +3,6 @@ resume, incremental sync, reconciliation, and the gate."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 from datetime import date, timedelta
 from decimal import Decimal
@@ -20,6 +17,7 @@ from xero_pipeline.resources import WarehouseResource, XeroResource
 from xero_pipeline.sandbox import Sandbox
 from xero_pipeline.sandbox.limits import LimitConfig
 from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES
+from xero_pipeline_tests import warm_python
 from xero_pipeline_tests.conftest import AS_OF, HISTORY_ORGS
 from xero_pipeline_tests.sales_support import pipeline_definitions
 
@@ -467,17 +465,8 @@ def test_a_backfill_killed_mid_run_and_relaunched_loses_and_duplicates_nothing(
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     load_reference(url)
-    command = [
-        sys.executable,
-        "-m",
-        "xero_pipeline.cli",
-        "backfill",
-        "--from",
-        "2024-12",
-        "--to",
-        "2026-11",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = ("xero_pipeline.cli", "backfill", "--from", "2024-12", "--to", "2026-11")
+    process = warm_python.start(*command)  # a process of its own, started warm
     committed = "SELECT count(DISTINCT substr(CAST(date AS TEXT), 1, 7)) FROM {}"
     try:
         deadline = time.monotonic() + 120
@@ -490,7 +479,7 @@ def test_a_backfill_killed_mid_run_and_relaunched_loses_and_duplicates_nothing(
                 break
             time.sleep(0.05)
         assert process.poll() is None, "the backfill finished before it could be killed"
-        process.send_signal(signal.SIGKILL)
+        process.kill()  # SIGKILL
     finally:
         process.kill()
         process.wait(timeout=30)
@@ -499,7 +488,7 @@ def test_a_backfill_killed_mid_run_and_relaunched_loses_and_duplicates_nothing(
         len(sandbox_documents(history_sandbox, r)[0]) for r in ("Invoice", "CreditNote")
     )
     assert 0 < loaded < everything  # killed part-way, with whole months committed
-    relaunched = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    relaunched = warm_python.run(*command, timeout=300)
     assert relaunched.returncode == 0, relaunched.stdout[-2000:] + relaunched.stderr[-3000:]
     assert_equal_to_sandbox(history_sandbox, url)
     keys = query(

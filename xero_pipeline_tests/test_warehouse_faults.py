@@ -9,9 +9,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +20,7 @@ from sqlalchemy import Engine, event
 
 from xero_pipeline.warehouse import publish as publishing
 from xero_pipeline.xero.rows import CREDIT_NOTES, INVOICES
+from xero_pipeline_tests import warm_python
 from xero_pipeline_tests.test_history import (
     failure_text,
     load_reference,
@@ -105,17 +103,12 @@ def test_a_warehouse_that_keeps_dropping_fails_the_run_clearly(
     assert query(postgres_url, "SELECT count(*) FROM xero_invoice_lines") == {(0,)}
 
 
-def backfill_june(*harness: str) -> subprocess.Popen:
-    command = [sys.executable, "-m"]
-    command += (
-        ["xero_pipeline_tests.crash_harness", *harness, "--"] if harness else ["xero_pipeline.cli"]
+def backfill_june(*harness: str) -> warm_python.WarmProcess:
+    command = (
+        ("xero_pipeline_tests.crash_harness", *harness, "--") if harness else ("xero_pipeline.cli",)
     )
-    return subprocess.Popen(
-        [*command, "backfill", "--from", "2026-06", "--to", "2026-06"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=dict(os.environ),
+    return warm_python.start(
+        *command, "backfill", "--from", "2026-06", "--to", "2026-06", merge_stderr=True
     )
 
 
