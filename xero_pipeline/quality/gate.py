@@ -3,6 +3,12 @@
 Dagster runs blocking asset checks only after an asset has written; this gate runs before the
 publish instead, and the asset reports its outcome as check results (`checks.py`). A failed
 blocking expectation raises `GateFailed`, the one way a load says the gate stopped it.
+
+Each expectation's verdict is first worked out directly on the rows (`verdicts.py`: the simple
+column conditions the suites use); Great Expectations validates only the expectations that fail
+there or that are left to it, and gives those their counts and offending rows. A load whose
+rows all pass therefore never starts Great Expectations (seconds to import, a quarter of a
+second per validation).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from xero_pipeline.quality.suites import (
     load_suite,
     suite_columns,
 )
+from xero_pipeline.quality.verdicts import verdicts
 from xero_pipeline.warehouse import schema
 
 CLOCK_SKEW = timedelta(minutes=5)  # "now" allows for clocks a little ahead of ours
@@ -167,25 +174,27 @@ def validate(
     suite = load_suite(name)
     if not rows:
         return GateResult(name, [Outcome(e, True) for e in expectations(name)])
-    frame = _frame(name, rows, id_columns)
-    outcomes = []
-    by_name = {e.name: e for e in suite}
     moment = now if now is not None else datetime.now(UTC)
-    for result in _validator().run(name, suite, frame, id_columns, moment):
-        expectation = by_name[result.expectation_config.meta["name"]]
-        details = result.result or {}
-        sample = tuple(
-            plain_row(row) for row in (details.get("unexpected_index_list") or [])[:SAMPLE_ROWS]
-        )
-        outcomes.append(
-            Outcome(
-                expectation,
+    # Verdicts worked out here first (verdicts.py); GE judges only what fails or is left to it.
+    passed = verdicts(suite, rows, moment + CLOCK_SKEW)
+    by_name = {e.name: Outcome(e, True, 0, len(rows)) for e in suite if passed[e.name]}
+    asked = tuple(e for e in suite if not passed[e.name])
+    if asked:
+        frame = _frame(name, rows, id_columns)
+        for result in _validator().run(name, asked, frame, id_columns, moment):
+            expectation_name = result.expectation_config.meta["name"]
+            details = result.result or {}
+            sample = tuple(
+                plain_row(row) for row in (details.get("unexpected_index_list") or [])[:SAMPLE_ROWS]
+            )
+            by_name[expectation_name] = Outcome(
+                next(e for e in asked if e.name == expectation_name),
                 bool(result.success),
                 int(details.get("unexpected_count") or 0),
                 int(details.get("element_count") or len(frame)),
                 sample,
             )
-        )
+    outcomes = [by_name[e.name] for e in suite]
     if checks_storage(name):
         outcomes.append(_storable(schema.metadata.tables[name], rows, id_columns))
     return GateResult(name, outcomes)
