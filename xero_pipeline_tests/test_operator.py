@@ -10,6 +10,7 @@ they raised."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from typing import Any
 import dagster as dg
 import pytest
 from dagster._core.scheduler.instigation import TickStatus
+from sqlalchemy import create_engine, text
 
 from xero_pipeline.instance import EVERY_ORGANISATION, ORGANISATION_TAG
 from xero_pipeline.months import month_start
@@ -214,6 +216,18 @@ def test_the_notification_sensor_announces_each_new_sales_invoice_once(world):
         assert a.end <= b.start or b.end <= a.start, (str(a), str(b))
 
 
+@contextlib.contextmanager
+def sync_state_locked(url: str) -> Iterator[None]:
+    """Hold `sync_state` locked (ACCESS EXCLUSIVE, in an open transaction) until the block ends."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("LOCK TABLE sync_state IN ACCESS EXCLUSIVE MODE"))
+            yield
+    finally:
+        engine.dispose()
+
+
 def test_runs_writing_documents_launched_together_take_turns_and_all_succeed(world):
     op = world.operator
     first, last = world.months
@@ -221,7 +235,12 @@ def test_runs_writing_documents_launched_together_take_turns_and_all_succeed(wor
         "sales_history",
         {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
     )
-    ours = op.wait_for_runs(op.launch(history, "sales_sync", "sales_sync"), timeout=480)
+    # Launched while the warehouse's sync_state is locked (every run writing documents reads it
+    # first): none of them can finish before all three are in the queue, however long their
+    # `dagster job launch` processes take beside how fast a run is.
+    with sync_state_locked(op.warehouse_url):
+        launched = op.launch(history, "sales_sync", "sales_sync")
+    ours = op.wait_for_runs(launched, timeout=480)
 
     # Every document-writing step of every run on the instance (ours and the schedule's) ran
     # alone: no two runs' steps overlap.

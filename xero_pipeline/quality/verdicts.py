@@ -65,10 +65,12 @@ def verdicts(
 
 
 def verdict(expectation: Expectation, rows: Rows, now: datetime) -> bool | None:
+    if expectation.type not in OPTIONS:
+        return None
     try:
         kwargs = dict(expectation.kwargs)
         rows = _rows_judged(kwargs, rows)
-        if set(kwargs) - OPTIONS.get(expectation.type, set()):
+        if set(kwargs) - OPTIONS[expectation.type]:
             return None
         kwargs = {k: _parameter(v, now) for k, v in kwargs.items()}
         if expectation.type == COMPOUND_UNIQUE:
@@ -80,7 +82,7 @@ def verdict(expectation: Expectation, rows: Rows, now: datetime) -> bool | None:
             return not any(_is_null(v) for v in values)
         present = [v for v in values if not _is_null(v)]
         return _JUDGES[expectation.type](present, kwargs)
-    except (Undecided, TypeError, ValueError, ArithmeticError, re.error):
+    except (Undecided, KeyError, TypeError, ValueError, ArithmeticError, re.error):
         return None
 
 
