@@ -10,10 +10,11 @@ gate itself: passing rows never reach Great Expectations; a failure does, and sh
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -22,11 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xero_pipeline.quality import gate as gate_module
+from xero_pipeline.quality import suites
 from xero_pipeline.quality.gate import CLOCK_SKEW, _frame, _validator, validate
 from xero_pipeline.quality.suites import DATA_CHECKS, Expectation, load_suite
 from xero_pipeline.quality.verdicts import verdicts
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+AHEAD = timezone(timedelta(hours=13))  # an offset other than UTC's
 SUITES = sorted(p.stem for p in DATA_CHECKS.glob("*.json"))
 
 
@@ -66,7 +69,8 @@ def candidates(
     naive datetimes, dates against datetimes)."""
     typed: list[Any] = [None, *literals]
     trouble: list[Any] = [float("nan"), Decimal("NaN"), "text", 7, True, False]
-    trouble += [NOW.replace(tzinfo=None), date(2026, 11, 1)]
+    trouble += [NOW.replace(tzinfo=None), date(2026, 11, 1), NOW.astimezone(AHEAD)]
+    trouble += ["N\udc80Z", Decimal("sNaN"), 2**53, 2**53 + 1]
     patterns = []
     for expectation in expectations:
         kwargs = expectation.kwargs
@@ -122,7 +126,7 @@ def test_the_gates_own_verdicts_are_great_expectations_verdicts(name):
     decided: dict[str, set[bool]] = defaultdict(set)
 
     @settings(
-        max_examples=40,
+        max_examples=60,
         deadline=None,
         derandomize=True,  # the same examples on every run
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -195,3 +199,18 @@ def test_a_failure_is_judged_by_great_expectations_and_shows_its_rows(monkeypatc
     assert failure.unexpected_count == 1
     assert [row["invoice_id"] for row in failure.sample] == ["i3"]
     assert asked == [(failure.expectation.name,)]  # only the failing expectation was asked
+
+
+def test_a_suite_naming_two_expectations_alike_is_refused(tmp_path, monkeypatch):
+    """Verdicts and outcomes are kept by expectation name: two alike would hide one."""
+    rule = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}}
+    (tmp_path / "twice.json").write_text(
+        json.dumps({"name": "twice", "expectations": [rule, rule]})
+    )
+    monkeypatch.setattr(suites, "DATA_CHECKS", tmp_path)
+    load_suite.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="two expectations are named"):
+            load_suite("twice")
+    finally:
+        load_suite.cache_clear()

@@ -87,9 +87,12 @@ def load_suite(name: str) -> tuple[Expectation, ...]:
         severity = meta.get("severity", "error")
         if severity not in ("error", "warn"):
             raise ValueError(f"{path}: severity must be 'error' or 'warn', not {severity!r}")
+        name = meta.get("name", default_name)
+        if any(e.name == name for e in expectations):
+            raise ValueError(f"{path}: two expectations are named {name!r}; give one a meta name")
         expectations.append(
             Expectation(
-                name=meta.get("name", default_name),
+                name=name,
                 type=item["type"],
                 kwargs=item["kwargs"],
                 blocking=severity == "error",

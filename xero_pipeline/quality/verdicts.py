@@ -26,7 +26,8 @@ import ast
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from xero_pipeline.quality.suites import Expectation
@@ -82,7 +83,7 @@ def verdict(expectation: Expectation, rows: Rows, now: datetime) -> bool | None:
             return not any(_is_null(v) for v in values)
         present = [v for v in values if not _is_null(v)]
         return _JUDGES[expectation.type](present, kwargs)
-    except (Undecided, KeyError, TypeError, ValueError, ArithmeticError, re.error):
+    except (Undecided, KeyError, TypeError, ValueError, ArithmeticError, re.error, SyntaxError):
         return None
 
 
@@ -103,7 +104,9 @@ def _condition(node: ast.expr) -> Callable[[dict[str, Any]], bool]:
     `a == "x"`, `a in ["x", "y"]`, joined by `and`. Anything else is left to GE."""
     if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
         parts = [_condition(value) for value in node.values]
-        return lambda row: all(part(row) for part in parts)
+        # Every part on every row, as pandas evaluates each over the whole column: a value
+        # one part would refuse (a signalling NaN) is refused even where another part fails.
+        return lambda row: all([part(row) for part in parts])
     if (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
@@ -121,11 +124,9 @@ def _condition(node: ast.expr) -> Callable[[dict[str, Any]], bool]:
         and isinstance(node.ops[0], ast.Eq | ast.In)
     ):
         column, (right,) = node.left.id, node.comparators
-        options = (
-            right.elts
-            if isinstance(node.ops[0], ast.In) and isinstance(right, ast.List)
-            else [right]
-        )
+        if isinstance(node.ops[0], ast.In) and not isinstance(right, ast.List):
+            raise Undecided  # `a in "x"`: pandas refuses it
+        options = right.elts if isinstance(right, ast.List) else [right]
         if all(isinstance(o, ast.Constant) and isinstance(o.value, str) for o in options):
             texts = {o.value for o in options}  # type: ignore[attr-defined]
             return lambda row: isinstance(_value(row, column), str) and row[column] in texts
@@ -143,7 +144,20 @@ def _parameter(value: Any, now: datetime) -> Any:
 def _value(row: dict[str, Any], column: str) -> Any:
     if column not in row:
         raise Undecided  # GE reports a missing column its own way
-    return row[column]
+    value = row[column]
+    if isinstance(value, str) and not value.isascii() and not _encodes(value):
+        raise Undecided  # GE judges such text escaped (gate._frame); the storage check stops it
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        raise Undecided  # pandas may hold it as a float, where it has neighbours it equals
+    return value
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _column(rows: Rows, column: str) -> list[Any]:
@@ -156,8 +170,8 @@ def _is_null(value: Any) -> bool:
         return True
     try:
         return bool(value != value)
-    except ArithmeticError:  # a signalling Decimal NaN
-        return True
+    except ArithmeticError:  # a signalling Decimal NaN, which pandas' isnull refuses too
+        raise Undecided from None
 
 
 def _in_set(values: list[Any], kwargs: dict[str, Any]) -> bool:
@@ -178,7 +192,9 @@ def _between(values: list[Any], kwargs: dict[str, Any]) -> bool:
         raise Undecided  # text (or booleans) against bounds: GE's comparison, not ours
     if low is not None and high is not None and low > high:
         raise Undecided
-    strict_low, strict_high = bool(kwargs.get("strict_min")), bool(kwargs.get("strict_max"))
+    strict_low, strict_high = kwargs.get("strict_min", False), kwargs.get("strict_max", False)
+    if not isinstance(strict_low, bool) or not isinstance(strict_high, bool):
+        raise Undecided
     for value in values:
         if low is not None and (value <= low if strict_low else value < low):
             return False
@@ -188,8 +204,11 @@ def _between(values: list[Any], kwargs: dict[str, Any]) -> bool:
 
 
 def _lengths(values: list[Any], kwargs: dict[str, Any]) -> bool:
-    if not all(isinstance(v, str) for v in values):
-        raise Undecided
+    bounds = [kwargs.get("min_value"), kwargs.get("max_value")]
+    if not all(isinstance(v, str) for v in values) or any(
+        b is not None and (not isinstance(b, int) or isinstance(b, bool)) for b in bounds
+    ):
+        raise Undecided  # GE measures text only, against whole numbers
     return _between([len(v) for v in values], kwargs)
 
 
@@ -205,8 +224,8 @@ def _unique(values: list[Any], kwargs: dict[str, Any]) -> bool:
 
 
 def _compound_unique(rows: Rows, columns: list[str], ignore_row_if: str) -> bool:
-    if not isinstance(columns, list | tuple) or not columns:
-        raise Undecided
+    if not isinstance(columns, list | tuple) or len(columns) < 2:
+        raise Undecided  # GE wants two columns at least
     skip = {"all_values_are_missing": all, "any_value_is_missing": any}.get(ignore_row_if)
     if skip is None and ignore_row_if != "never":
         raise Undecided
@@ -222,8 +241,12 @@ def _compound_unique(rows: Rows, columns: list[str], ignore_row_if: str) -> bool
 
 
 def _no_repeats(values: list[Any]) -> bool:
-    if any(isinstance(v, float) for v in values):
-        raise Undecided  # 1 and 1.0 (and their hashes) are pandas' to tell apart or not
+    """No value (or key) twice; values must be of the plain kinds Python and pandas compare
+    alike: text, whole numbers, Decimals, dates, booleans (and, in keys, None)."""
+    for value in values:
+        for part in value if isinstance(value, tuple) else (value,):
+            if part is not None and not isinstance(part, str | int | Decimal | date):
+                raise Undecided  # floats (1 and 1.0), tuples with NaN: pandas' equality
     return all(count == 1 for count in Counter(values).values())
 
 
