@@ -231,7 +231,7 @@ def _pandas_safe_values(values: list[Any]) -> list[Any]:
         return values
     return [
         v.encode("utf-8", "backslashreplace").decode()
-        if isinstance(v, str) and not v.isascii() and not _encodes(v)
+        if isinstance(v, str) and not v.isascii() and not storable.encodes(v)
         else v
         for v in values
     ]
@@ -241,20 +241,12 @@ def _pandas_safe(row: dict[str, Any]) -> dict[str, Any]:
     """The row as pandas can hash it: text holding an unpaired UTF-16 surrogate (which Xero's
     JSON can carry, and which is not text) is shown with the surrogate escaped. The storage
     check sees the original and stops the row; this only keeps the suite's own checks running."""
-    if all(not isinstance(v, str) or v.isascii() or _encodes(v) for v in row.values()):
+    if all(not isinstance(v, str) or v.isascii() or storable.encodes(v) for v in row.values()):
         return row
     return {
         k: v.encode("utf-8", "backslashreplace").decode() if isinstance(v, str) else v
         for k, v in row.items()
     }
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _storable(table: Table, rows: list[dict[str, Any]], id_columns: list[str]) -> Outcome:

@@ -144,13 +144,21 @@ def _text_problem(kind: String, value: Any) -> str | None:
         return f"not text: {_show(value)}"
     if "\x00" in value:
         return "contains a NUL character, which PostgreSQL text cannot hold"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
+    if not encodes(value):
         return "contains an unpaired UTF-16 surrogate, which is not valid text"
     if kind.length is not None and len(value) > kind.length:
         return f"{len(value)} characters, more than the column's {kind.length}"
     return None
+
+
+def encodes(text: str) -> bool:
+    """Whether `text` is valid text: Xero's JSON can carry an unpaired UTF-16 surrogate, which
+    Python decodes into a str that UTF-8 (and so the warehouse) cannot hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _show(value: Any) -> str:

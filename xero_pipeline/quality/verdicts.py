@@ -30,6 +30,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from xero_pipeline.quality.storable import encodes
 from xero_pipeline.quality.suites import Expectation
 
 NOT_NULL = "expect_column_values_to_not_be_null"
@@ -145,19 +146,11 @@ def _value(row: dict[str, Any], column: str) -> Any:
     if column not in row:
         raise Undecided  # GE reports a missing column its own way
     value = row[column]
-    if isinstance(value, str) and not value.isascii() and not _encodes(value):
+    if isinstance(value, str) and not value.isascii() and not encodes(value):
         raise Undecided  # GE judges such text escaped (gate._frame); the storage check stops it
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
         raise Undecided  # pandas may hold it as a float, where it has neighbours it equals
     return value
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _column(rows: Rows, column: str) -> list[Any]:
