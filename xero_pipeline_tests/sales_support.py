@@ -46,11 +46,13 @@ def org_specs(months: int = 6) -> tuple[OrgSpec, ...]:
 def pipeline_definitions(
     resources: dict[str, Any], jobs: list[Any] | None = None
 ) -> dg.Definitions:
-    """The code location's assets and jobs (plus `jobs`), bound to a test's own resources."""
+    """The code location's assets, jobs (plus `jobs`) and executor (steps one after the other,
+    in the run's process, as in production), bound to a test's own resources."""
     return dg.Definitions(
         assets=list(pipeline_defs.assets or []),
         jobs=[*(pipeline_defs.jobs or []), *(jobs or [])],
         resources=resources,
+        executor=pipeline_defs.executor,
     )
 
 
