@@ -22,12 +22,10 @@ from sqlalchemy import Connection
 
 from xero_pipeline.quality.gate import SAMPLE_ROWS, GateResult, Outcome, plain_row
 from xero_pipeline.quality.suites import Expectation, load_suite
+from xero_pipeline.quality.verdicts import BETWEEN, IN_SET, NOT_NULL
+from xero_pipeline.quality.verdicts import COMPOUND_UNIQUE as UNIQUE
 from xero_pipeline.warehouse.rebuild import execute
 
-NOT_NULL = "expect_column_values_to_not_be_null"
-IN_SET = "expect_column_values_to_be_in_set"
-BETWEEN = "expect_column_values_to_be_between"
-UNIQUE = "expect_compound_columns_to_be_unique"
 OPTIONS = {
     NOT_NULL: {"column"},
     IN_SET: {"column", "value_set"},
