@@ -17,13 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_wheel_lists_every_package_of_the_source() -> None:
-    """pyproject.toml lists the packages (to ship data_checks/ inside the package): a folder
-    added to xero_pipeline/ and not listed would be missing from an installed package."""
+    """pyproject.toml lists the packages (to ship data_checks/ inside the package, and the
+    sales SQL folder as one): a folder added to xero_pipeline/ and not listed would be missing
+    from an installed package."""
     listed = set(
         tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     )
     found = set(find_packages(str(ROOT), include=["xero_pipeline", "xero_pipeline.*"]))
-    assert listed == found | {"xero_pipeline.data_checks"}
+    assert listed == found | {"xero_pipeline.data_checks", "xero_pipeline.defs.sales.sql"}
 
 
 @pytest.mark.slow
