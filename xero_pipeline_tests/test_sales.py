@@ -471,6 +471,39 @@ def test_automation_rebuilds_the_months_history_and_sync_touched(
     assert requested(after_merge, "sales_by_account_code_monthly") == every_month
 
 
+def test_a_rollup_built_before_its_fact_between_two_ticks_is_rebuilt(
+    sales_sandbox, tmp_path, monkeypatch
+):
+    """The race the operator's day once lost: a rollup run asked for earlier finishes, then a
+    run of the fact alone publishes a newer fact, and the next tick sees both at once. The
+    rollup was built from the older fact, so it must be asked for again."""
+    monkeypatch.setenv("XERO_SALES_START_DATE", "2026-09")
+    instance = dg.DagsterInstance.ephemeral()
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    pipeline = Pipeline(url, START, instance=instance)
+    pipeline.job("reference_data")
+    pipeline.job("history_only", "2026-09-01")
+    pipeline.job("monthly_sales", "2026-09-01")
+    defs = pipeline.defs
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+
+    for asset in ("sales_by_account_code_monthly", "fct_sales_lines"):  # the rollup first
+        pipeline.job("monthly_sales", "2026-09-01", asset_selection=[dg.AssetKey(asset)])
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert requested(tick, "sales_by_account_code_monthly") == {"2026-09-01"}
+    assert requested(tick, "fct_sales_lines") == set()  # its history did not change
+    settled = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
+    assert requested(settled, "sales_by_account_code_monthly") == set()  # asked for once
+
+    # The other way round the rollup is already newer than its fact: nothing to rebuild.
+    for asset in ("fct_sales_lines", "sales_by_account_code_monthly"):
+        pipeline.job("monthly_sales", "2026-09-01", asset_selection=[dg.AssetKey(asset)])
+    in_order = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=settled.cursor
+    )
+    assert requested(in_order, "sales_by_account_code_monthly") == set()
+
+
 def test_run_command_ends_with_sales_by_account_code_and_the_chart(tmp_path, monkeypatch, capsys):
     for name in (
         "XERO_CLIENT_ID",
