@@ -23,23 +23,29 @@ def follows(sources: dg.AssetSelection | None = None) -> dg.AutomationCondition:
 
     And with one race closed. Eager forgets a change when the month itself is published, and
     when a month's rollup (asked for earlier) and then a newer fact both land between two
-    ticks, it cannot tell which came first, so the rollup built from the older fact stays.
-    Here a change counts only when a source was published after the month, by the
-    materializations' own timestamps, which Dagster compares when both land in one tick. That
-    ordering also stands in for eager's "ignore parents built by the same run"."""
+    ticks, it cannot tell which came first, so the rollup built from the older fact stays
+    (dagster-io/dagster#33587, open). Here the materializations' own times decide. That
+    ordering also stands in for eager's "ignore parents built by the same run": a run builds
+    the history before the fact, so the fact is the later of the two."""
 
     def any_source(condition: dg.AutomationCondition) -> dg.AutomationCondition:
         deps = dg.AutomationCondition.any_deps_match(condition)
         return deps if sources is None else deps.allow(sources)
 
     published = dg.AutomationCondition.newly_updated()
+    # True while a source's latest publish is later than the month's. `since` compares the two
+    # times when both land in one tick, which it can only do between two single timed
+    # conditions (an `|` of conditions carries no times), hence this separate step.
     source_is_newer = any_source(published).since(published)
+    # A change: a source published on this tick, later than the month; or a source asked for on
+    # this tick (so the month joins that run).
     changed = (any_source(published) & source_is_newer) | any_source(
         dg.AutomationCondition.will_be_requested()
     )
-    handled = dg.AutomationCondition.newly_requested() | published
+    # Handled: the month was asked for or published, unless a later change came with it.
+    handled = (dg.AutomationCondition.newly_requested() | published) & ~changed
     return (
-        changed.since(dg.AutomationCondition.initial_evaluation() | (handled & ~changed))
+        changed.since(dg.AutomationCondition.initial_evaluation() | handled)
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     ).with_label("rebuild the months whose sources changed")
