@@ -144,6 +144,24 @@ def test_the_snapshot_sees_a_schedule_switched_off() -> None:
     assert '+   "default_status": "STOPPED"' in changed
 
 
+def _waits_while_built(condition: dg.AutomationCondition) -> set[str]:
+    """The assets a condition names in `asset_matches` (which `follows` uses for its readers)."""
+    key = getattr(condition, "key", None)
+    named = {key.to_user_string()} if isinstance(key, dg.AssetKey) else set()
+    return named.union(*(_waits_while_built(child) for child in condition.children))
+
+
+def test_each_sales_asset_waits_while_exactly_its_sales_readers_are_built() -> None:
+    """`follows(readers=...)` names by hand the sales assets built from each one; a reader added
+    to the graph and not named there would reopen the race its docstring describes."""
+    graph = defs.get_repository_def().asset_graph
+    sales = {k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "sales"}
+    assert len(sales) == 5
+    for key in sales:
+        readers = {c.to_user_string() for c in graph.get(key).child_keys if c in sales}
+        assert _waits_while_built(graph.get(key).automation_condition) == readers, key
+
+
 def test_every_domain_folder_contributes_and_the_root_only_loads() -> None:
     groups = {spec.group_name for spec in defs.resolve_all_asset_specs()}
     assert groups == {"xero", "xero_history", "sales", "customers", "xero_organisations"}

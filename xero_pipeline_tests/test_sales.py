@@ -513,6 +513,42 @@ def test_a_rollup_built_before_its_fact_between_two_ticks_is_rebuilt(
     assert requested(tick(settled), "sales_by_account_code_monthly") == set()
 
 
+def test_a_fact_month_waits_while_its_rollup_is_being_built(sales_sandbox, tmp_path, monkeypatch):
+    """The other way round: a rollup run reads the fact, and a newer fact published before that
+    run ends would be older than the rollup's materialization, so the rollup would look up to
+    date. So the fact is not rebuilt while a reader of the month is in progress."""
+    monkeypatch.setenv("XERO_SALES_START_DATE", "2026-09")
+    instance = dg.DagsterInstance.ephemeral()
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    pipeline = Pipeline(url, START, instance=instance)
+    pipeline.job("reference_data")
+    pipeline.job("history_only", "2026-09-01")
+    pipeline.job("monthly_sales", "2026-09-01")
+    defs = pipeline.defs
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+
+    rollup_run = instance.create_run_for_job(
+        defs.resolve_job_def("monthly_sales"),
+        asset_selection={dg.AssetKey("sales_by_account_code_monthly")},
+        tags={"dagster/partition": "2026-09-01"},
+    )
+    pipeline.job("history_only", "2026-09-01")  # the fact's source changes meanwhile
+    waiting = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert requested(waiting, "fct_sales_lines") == set()
+
+    # The rollup run ends (the month published, as that run would): now the fact is rebuilt,
+    # and the rollup with it.
+    pipeline.job(
+        "monthly_sales",
+        "2026-09-01",
+        asset_selection=[dg.AssetKey("sales_by_account_code_monthly")],
+    )
+    instance.report_run_canceled(rollup_run)
+    ended = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=waiting.cursor)
+    assert requested(ended, "fct_sales_lines") == {"2026-09-01"}
+    assert requested(ended, "sales_by_account_code_monthly") == {"2026-09-01"}
+
+
 def test_run_command_ends_with_sales_by_account_code_and_the_chart(tmp_path, monkeypatch, capsys):
     for name in (
         "XERO_CLIENT_ID",

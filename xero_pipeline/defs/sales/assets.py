@@ -23,11 +23,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from xero_pipeline.defs.history.partitions import sales_months
-from xero_pipeline.defs.sales.automation import (
-    FOLLOWS_HISTORY_AND_CUSTOMERS,
-    FOLLOWS_ITS_SOURCES,
-    GROUP,
-)
+from xero_pipeline.defs.sales.automation import FACT_SOURCES, GROUP, follows
 from xero_pipeline.defs.sales.chart import write_chart
 from xero_pipeline.defs.sales.columns import column_schema, described
 from xero_pipeline.defs.sales.monthly import rebuild_months
@@ -61,7 +57,9 @@ Results = Iterator[dg.MaterializeResult | dg.AssetCheckResult]
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[*HISTORY_ASSETS, "xero_accounts", "xero_organisation", "customers"],
     check_specs=check_specs("fct_sales_lines"),
-    automation_condition=FOLLOWS_HISTORY_AND_CUSTOMERS,
+    automation_condition=follows(
+        FACT_SOURCES, readers=["sales_by_account_code_monthly", "invoiced_contacts"]
+    ),
     metadata={"dagster/column_schema": column_schema(schema.fct_sales_lines)},
     description=described(
         "One row per line of an approved (AUTHORISED or PAID) sales invoice and sales credit "
@@ -109,7 +107,7 @@ def fct_sales_lines(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=["fct_sales_lines"],
     check_specs=check_specs("sales_by_account_code_monthly"),
-    automation_condition=FOLLOWS_ITS_SOURCES,
+    automation_condition=follows(readers=["sales_by_account_code_chart"]),
     metadata={"dagster/column_schema": column_schema(schema.sales_by_account_code_monthly)},
     description=described(
         "Net sales per organisation, month and account code, in the organisation's base "
@@ -151,7 +149,7 @@ def sales_by_account_code_monthly(
     kinds={"sql"},
     deps=["xero_accounts", "xero_organisation"],
     check_specs=check_specs("dim_account_codes"),
-    automation_condition=FOLLOWS_ITS_SOURCES,
+    automation_condition=follows(readers=["sales_by_account_code_chart"]),
     metadata={"dagster/column_schema": column_schema(schema.dim_account_codes)},
     description=described(
         "Every account code in each organisation's chart of accounts, flagged is_revenue "
@@ -203,7 +201,7 @@ def dim_account_codes(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     kinds={"sql"},
     deps=["fct_sales_lines", "xero_contacts", "customers"],
     check_specs=check_specs("invoiced_contacts"),
-    automation_condition=FOLLOWS_ITS_SOURCES,
+    automation_condition=follows(),
     metadata={"dagster/column_schema": column_schema(schema.invoiced_contacts)},
     description=described(
         "The contacts you have invoiced: every contact with at least one approved sales "
@@ -263,7 +261,7 @@ def invoiced_contacts(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     group_name=GROUP,
     kinds={"python"},
     deps=["sales_by_account_code_monthly", "dim_account_codes"],
-    automation_condition=FOLLOWS_ITS_SOURCES,
+    automation_condition=follows(),
     description="A PNG chart of net sales by revenue account code over time, one panel per "
     "organisation in its base currency, written beside the warehouse under the project's "
     "data folder (`sales_by_account_code.png`). Also: `xero-pipeline chart`.",

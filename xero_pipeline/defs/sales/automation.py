@@ -8,13 +8,18 @@ followed month by month: they reach the unpartitioned tables at once and older m
 are next rebuilt.
 """
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 GROUP = "sales"
 
 
-def follows(sources: dg.AssetSelection | None = None) -> dg.AutomationCondition:
-    """Rebuild the months whose sources (all dependencies, or only `sources`) changed.
+def follows(
+    sources: dg.AssetSelection | None = None, readers: Sequence[str] = ()
+) -> dg.AutomationCondition:
+    """Rebuild the months whose sources (all dependencies, or only `sources`) changed, never
+    while one of its `readers` (the sales assets built from it) is being built.
 
     `AutomationCondition.eager()` would be the stock choice, but it only ever considers the
     latest month of a time-partitioned asset (a backfill or a sync touching an older month would
@@ -26,7 +31,12 @@ def follows(sources: dg.AssetSelection | None = None) -> dg.AutomationCondition:
     ticks, it cannot tell which came first, so the rollup built from the older fact stays
     (dagster-io/dagster#33587, open). Here the materializations' own times decide. That
     ordering also stands in for eager's "ignore parents built by the same run": a run builds
-    the history before the fact, so the fact is the later of the two."""
+    the history before the fact, so the fact is the later of the two.
+
+    Times cannot order the other way round: a rollup run that read the fact before a newer fact
+    was published still records its materialization later, at the end of its step, and would
+    look up to date. So a month is not rebuilt while a reader of it is in progress; the reader's
+    own condition then sees the newer publish and rebuilds after it."""
 
     def any_source(condition: dg.AutomationCondition) -> dg.AutomationCondition:
         deps = dg.AutomationCondition.any_deps_match(condition)
@@ -44,19 +54,21 @@ def follows(sources: dg.AssetSelection | None = None) -> dg.AutomationCondition:
     )
     # Handled: the month was asked for or published, unless a later change came with it.
     handled = (dg.AutomationCondition.newly_requested() | published) & ~changed
-    return (
+    condition = (
         changed.since(dg.AutomationCondition.initial_evaluation() | handled)
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
-    ).with_label("rebuild the months whose sources changed")
+    )
+    for reader in readers:
+        condition &= ~dg.AutomationCondition.asset_matches(
+            reader, dg.AutomationCondition.in_progress()
+        )
+    return condition.with_label("rebuild the months whose sources changed")
 
 
 # Months follow their own history; the customer merge rebuilds every month (customer_id).
 # Daily reference refreshes are not followed: they would rebuild all history each day.
-FOLLOWS_HISTORY_AND_CUSTOMERS = follows(
-    dg.AssetSelection.groups("xero_history") | dg.AssetSelection.assets("customers")
-)
-FOLLOWS_ITS_SOURCES = follows()
+FACT_SOURCES = dg.AssetSelection.groups("xero_history") | dg.AssetSelection.assets("customers")
 
 # Dagster's default automation sensor starts stopped, so this one is declared running.
 sales_automation = dg.AutomationConditionSensorDefinition(
