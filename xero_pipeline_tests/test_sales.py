@@ -471,80 +471,86 @@ def test_automation_rebuilds_the_months_history_and_sync_touched(
     assert requested(after_merge, "sales_by_account_code_monthly") == every_month
 
 
+class September:
+    """September's history, fact and rollup built, each asset then republished on demand, and
+    the automation's ticks evaluated in between: the setting of the race tests below."""
+
+    MONTH = "2026-09-01"
+
+    def __init__(self, tmp_path, monkeypatch) -> None:
+        monkeypatch.setenv("XERO_SALES_START_DATE", "2026-09")
+        self.instance = dg.DagsterInstance.ephemeral()
+        url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+        self.pipeline = Pipeline(url, START, instance=self.instance)
+        self.pipeline.job("reference_data")
+        self.pipeline.job("history_only", self.MONTH)
+        self.pipeline.job("monthly_sales", self.MONTH)
+
+    def publish(self, *assets: str) -> None:
+        """September of each asset, in its own run, in this order."""
+        for asset in assets:
+            job = "history_only" if asset == "history" else "monthly_sales"
+            selection = None if asset == "history" else [dg.AssetKey(asset)]
+            self.pipeline.job(job, self.MONTH, asset_selection=selection)
+
+    def tick(
+        self, after: dg.EvaluateAutomationConditionsResult | None = None
+    ) -> dg.EvaluateAutomationConditionsResult:
+        return dg.evaluate_automation_conditions(
+            defs=self.pipeline.defs,
+            instance=self.instance,
+            cursor=after.cursor if after is not None else None,
+        )
+
+
 def test_a_rollup_built_before_its_fact_between_two_ticks_is_rebuilt(
     sales_sandbox, tmp_path, monkeypatch
 ):
     """The race the operator's day once lost: a rollup run asked for earlier finishes, then a
     run of the fact alone publishes a newer fact, and the next tick sees both at once. The
     rollup was built from the older fact, so it must be asked for again."""
-    monkeypatch.setenv("XERO_SALES_START_DATE", "2026-09")
-    instance = dg.DagsterInstance.ephemeral()
-    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
-    pipeline = Pipeline(url, START, instance=instance)
-    pipeline.job("reference_data")
-    pipeline.job("history_only", "2026-09-01")
-    pipeline.job("monthly_sales", "2026-09-01")
-    defs = pipeline.defs
-    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    september = September(tmp_path, monkeypatch)
+    first = september.tick()
 
-    def publish(*assets: str) -> None:
-        """September of each asset, in its own run, in this order."""
-        for asset in assets:
-            pipeline.job("monthly_sales", "2026-09-01", asset_selection=[dg.AssetKey(asset)])
-
-    def tick(after: dg.EvaluateAutomationConditionsResult) -> dg.EvaluateAutomationConditionsResult:
-        return dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after.cursor)
-
-    publish("sales_by_account_code_monthly", "fct_sales_lines")
-    raced = tick(first)
+    september.publish("sales_by_account_code_monthly", "fct_sales_lines")
+    raced = september.tick(first)
     assert requested(raced, "sales_by_account_code_monthly") == {"2026-09-01"}
     assert requested(raced, "fct_sales_lines") == set()  # its history did not change
 
     # The fact again before the rollup asked for has run: that run may read either fact, so the
     # month is asked for again (the daemon holds it back while the first run is in progress).
-    publish("fct_sales_lines")
-    again = tick(raced)
+    september.publish("fct_sales_lines")
+    again = september.tick(raced)
     assert requested(again, "sales_by_account_code_monthly") == {"2026-09-01"}
-    settled = tick(again)
+    settled = september.tick(again)
     assert requested(settled, "sales_by_account_code_monthly") == set()  # asked for once
 
     # The other way round the rollup is already newer than its fact: nothing to rebuild.
-    publish("fct_sales_lines", "sales_by_account_code_monthly")
-    assert requested(tick(settled), "sales_by_account_code_monthly") == set()
+    september.publish("fct_sales_lines", "sales_by_account_code_monthly")
+    assert requested(september.tick(settled), "sales_by_account_code_monthly") == set()
 
 
 def test_a_fact_month_waits_while_its_rollup_is_being_built(sales_sandbox, tmp_path, monkeypatch):
     """The other way round: a rollup run reads the fact, and a newer fact published before that
     run ends would be older than the rollup's materialization, so the rollup would look up to
     date. So the fact is not rebuilt while a reader of the month is in progress."""
-    monkeypatch.setenv("XERO_SALES_START_DATE", "2026-09")
-    instance = dg.DagsterInstance.ephemeral()
-    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
-    pipeline = Pipeline(url, START, instance=instance)
-    pipeline.job("reference_data")
-    pipeline.job("history_only", "2026-09-01")
-    pipeline.job("monthly_sales", "2026-09-01")
-    defs = pipeline.defs
-    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    september = September(tmp_path, monkeypatch)
+    first = september.tick()
 
-    rollup_run = instance.create_run_for_job(
-        defs.resolve_job_def("monthly_sales"),
+    rollup_run = september.instance.create_run_for_job(
+        september.pipeline.defs.resolve_job_def("monthly_sales"),
         asset_selection={dg.AssetKey("sales_by_account_code_monthly")},
-        tags={"dagster/partition": "2026-09-01"},
+        tags={"dagster/partition": September.MONTH},
     )
-    pipeline.job("history_only", "2026-09-01")  # the fact's source changes meanwhile
-    waiting = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    september.publish("history")  # the fact's source changes meanwhile
+    waiting = september.tick(first)
     assert requested(waiting, "fct_sales_lines") == set()
 
     # The rollup run ends (the month published, as that run would): now the fact is rebuilt,
     # and the rollup with it.
-    pipeline.job(
-        "monthly_sales",
-        "2026-09-01",
-        asset_selection=[dg.AssetKey("sales_by_account_code_monthly")],
-    )
-    instance.report_run_canceled(rollup_run)
-    ended = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=waiting.cursor)
+    september.publish("sales_by_account_code_monthly")
+    september.instance.report_run_canceled(rollup_run)
+    ended = september.tick(waiting)
     assert requested(ended, "fct_sales_lines") == {"2026-09-01"}
     assert requested(ended, "sales_by_account_code_monthly") == {"2026-09-01"}
 
