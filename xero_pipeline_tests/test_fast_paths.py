@@ -88,9 +88,9 @@ def test_the_gate_sees_the_frame_pandas_builds_from_the_rows(data, name):
         st.lists(st.fixed_dictionaries({c: gate_values for c in chosen}), min_size=1, max_size=6)
     )
     ids = key_columns(metadata.tables[name])
-    frame = gate._frame(name, rows, ids)
+    frame = gate._frame(suites.load_suite(name), rows, ids)
     everything = pd.DataFrame([gate._pandas_safe(row) for row in rows])
-    named = suites.suite_columns(name)
+    named = suites.columns_read(suites.load_suite(name))
     kept = [c for c in everything.columns if named is None or c in named or c in ids]
     assert list(frame.columns) == kept
     # (check_column_type: an empty column list is an empty Index of either kind)
@@ -99,5 +99,5 @@ def test_the_gate_sees_the_frame_pandas_builds_from_the_rows(data, name):
 
 def test_rows_of_different_shapes_still_make_pandas_frame():
     rows = [{"invoice_id": "a", "status": "PAID"}, {"invoice_id": "b", "total": Decimal(1)}]
-    frame = gate._frame("xero_invoices", rows, ["tenant_id", "invoice_id"])
+    frame = gate._frame(suites.load_suite("xero_invoices"), rows, ["tenant_id", "invoice_id"])
     assert list(frame.columns) == ["invoice_id", "status", "total"]

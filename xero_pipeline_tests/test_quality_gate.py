@@ -77,3 +77,21 @@ def test_a_passing_expectation_with_mostly_still_counts_its_unexpected_rows():
     assert mostly.success and mostly.result["unexpected_count"] == 2
     assert [row["id"] for row in mostly.result["unexpected_index_list"]] == [8, 9]
     assert present.success and not present.result  # the verdict alone
+
+
+@pytest.mark.parametrize("seed", range(1, 3))
+def test_expectations_known_to_fail_get_great_expectations_full_result(seed):
+    """The gate passes on what its own verdict failed (`failing`): those skip the verdict pass,
+    and the outcome is still one full pass's. A name in `failing` that Great Expectations finds
+    passing is reported passing: its full result has the last word."""
+    rows = fact_rows(random.Random(seed), bad=True)
+    frame = pd.DataFrame(rows)
+    suite = load_suite("fct_sales_lines")
+    truth = summary(one_full_pass("fct_sales_lines", suite, frame, FACT_IDS))
+    failed = frozenset(name for name, (success, _, _) in truth.items() if not success)
+    passing = next(name for name, (success, _, _) in truth.items() if success)
+    assert failed
+    for failing in (failed, failed | {passing}):
+        ours = _validator().run("fct_sales_lines", suite, frame, FACT_IDS, NOW, failing)
+        assert [r.expectation_config.meta["name"] for r in ours] == [e.name for e in suite]
+        assert summary(ours) == truth

@@ -37,7 +37,7 @@ def great_expectations_verdicts(name: str, rows: list[dict[str, Any]]) -> dict[s
     """GE's own verdict on each expectation, on the frame the gate would give it."""
     suite = load_suite(name)
     validator = _validator()
-    batch = validator.batches.get_batch(batch_parameters={"dataframe": _frame(name, rows, [])})
+    batch = validator.batches.get_batch(batch_parameters={"dataframe": _frame(suite, rows, [])})
     results = batch.validate(
         validator._suite(name, suite),
         expectation_parameters={"now": NOW + CLOCK_SKEW},
@@ -179,13 +179,13 @@ def test_rows_that_pass_never_reach_great_expectations(monkeypatch):
 
 
 def test_a_failure_is_judged_by_great_expectations_and_shows_its_rows(monkeypatch):
-    asked: list[tuple[str, ...]] = []
+    asked: list[tuple[tuple[str, ...], frozenset[str]]] = []
     real = _validator()
 
     class Watching:
-        def run(self, name, expectations, frame, ids, now):
-            asked.append(tuple(e.name for e in expectations))
-            return real.run(name, expectations, frame, ids, now)
+        def run(self, name, expectations, frame, ids, now, failing):
+            asked.append((tuple(e.name for e in expectations), failing))
+            return real.run(name, expectations, frame, ids, now, failing)
 
     monkeypatch.setattr(gate_module, "_validator", lambda: Watching())
     rows = invoice_headers(5)
@@ -198,7 +198,8 @@ def test_a_failure_is_judged_by_great_expectations_and_shows_its_rows(monkeypatc
     assert failure.expectation.kwargs.get("column") == "status"
     assert failure.unexpected_count == 1
     assert [row["invoice_id"] for row in failure.sample] == ["i3"]
-    assert asked == [(failure.expectation.name,)]  # only the failing expectation was asked
+    # Only the failing expectation was asked, and as known to fail (no verdict pass for it).
+    assert asked == [((failure.expectation.name,), frozenset({failure.expectation.name}))]
 
 
 def test_a_suite_naming_two_expectations_alike_is_refused(tmp_path, monkeypatch):

@@ -102,12 +102,11 @@ def load_suite(name: str) -> tuple[Expectation, ...]:
     return tuple(expectations)
 
 
-@cache
-def suite_columns(name: str) -> frozenset[str] | None:
-    """Every name suite `name`'s expectations could mean as a column (`column`, `column_list`,
-    words of a `row_condition`); None when one of them is about the whole table."""
+def columns_read(expectations: tuple[Expectation, ...]) -> frozenset[str] | None:
+    """Every name these expectations could mean as a column (`column`, `column_list`, words of
+    a `row_condition`); None when one of them is about the whole table."""
     names: set[str] = set()
-    for expectation in load_suite(name):
+    for expectation in expectations:
         if not expectation.kwargs.keys() & {"column", "column_list", "column_A", "column_B"}:
             return None
         for value in expectation.kwargs.values():
