@@ -81,8 +81,8 @@ def test_a_passing_expectation_with_mostly_still_counts_its_unexpected_rows():
 
 @pytest.mark.parametrize("seed", range(1, 3))
 def test_expectations_known_to_fail_get_great_expectations_full_result(seed):
-    """The gate passes on what its own verdict failed (`failing`): those skip the verdict pass,
-    and the outcome is still one full pass's. A name in `failing` that Great Expectations finds
+    """The expectations the gate's own verdict failed (`failing`) skip GE's verdict pass, and
+    the outcome is still one full pass's. A name in `failing` that Great Expectations finds
     passing is reported passing: its full result has the last word."""
     rows = fact_rows(random.Random(seed), bad=True)
     frame = pd.DataFrame(rows)
